@@ -1,0 +1,16 @@
+"""Arm Mali GPUs (OpenCL): 128-bit vector units, so 1x4 float groups and 4-wide K tiles."""
+from . import TargetSpec, register
+from .geometry import TileGeometry
+
+GEOMETRY = TileGeometry(dr_group=16, k_tile=4, group=(1, 4), thread_rows=4, workgroup_rows=16,
+                        vector_width=4, tile_overhead=1.0)
+
+register(TargetSpec(
+    name="mali",
+    target={"kind": "opencl", "device": "mali"},
+    family="opencl",
+    geometry=GEOMETRY,
+    description="Arm Mali Bifrost GPU (e.g. G76) over OpenCL",
+    aliases=("mali-g76", "opencl"),
+    host={"kind": "llvm", "mtriple": "aarch64-linux-gnu"},
+))

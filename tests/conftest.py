@@ -1,0 +1,49 @@
+"""Shared fixtures: zoo models exported once per session."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_report_header(config):
+    import tvm_dsprune
+
+    where = Path(tvm_dsprune.__file__).resolve().parent
+    header = f"tvm_dsprune from {where}"
+    if os.environ.get("DSPRUNE_REQUIRE_INSTALLED") == "1" and REPO in where.parents:
+        raise pytest.UsageError(f"tests must run against the installed package, not {where}")
+    return header
+
+
+@pytest.fixture(scope="session")
+def zoo_onnx(tmp_path_factory):
+    """zoo_onnx(name) -> path of the model exported to ONNX (seed 0), cached for the session."""
+    from tvm_dsprune import zoo
+
+    cache: dict[str, Path] = {}
+    folder = tmp_path_factory.mktemp("zoo")
+
+    def get(name: str) -> Path:
+        if name not in cache:
+            cache[name] = zoo.export(name, folder / f"{name}.onnx")
+        return cache[name]
+
+    return get
+
+
+def onnx_weights(path) -> dict:
+    import onnx
+    from onnx import numpy_helper
+
+    return {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
+
+
+def run_ort(path, x):
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return sess.run(None, {sess.get_inputs()[0].name: x})[0]

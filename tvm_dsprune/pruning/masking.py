@@ -1,0 +1,90 @@
+"""Turn a plan into masks: per-layer methods, then the cross-layer steps (HSR)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import dr, hsr
+from .methods import REGISTRY, Context
+from .plan import Decision
+
+
+@dataclass(frozen=True)
+class GeometryView:
+    """The tile sizes the mask step reads (schedules.geometry.TileGeometry satisfies this)."""
+    dr_group: int
+    k_tile: int
+    group: tuple[int, int]
+    thread_rows: int
+    workgroup_rows: int
+    tile_overhead: float = 1.0
+
+
+def compute_masks(decisions: list[Decision], weights: dict[str, np.ndarray], geometry,
+                  hsr_alpha: dict[str, float] | None = None) -> tuple[dict[str, np.ndarray], list[dict], str]:
+    """Masks for every layer (all-True for dense ones), per-layer report rows, HSR pattern."""
+    masks: dict[str, np.ndarray] = {}
+    rows: list[dict] = []
+    hsr_members: list[int] = []
+    for i, d in enumerate(decisions):
+        L = d.layer
+        if L.weight_name not in weights:
+            rows.append({})
+            continue
+        w = np.asarray(weights[L.weight_name])
+        if d.spec is None:
+            masks[L.weight_name] = np.ones(w.shape, bool)
+        else:
+            method = REGISTRY[d.spec.name]
+            ctx = Context(L, geometry.dr_group, geometry.k_tile, tuple(geometry.group),
+                          geometry.thread_rows, geometry.workgroup_rows)
+            masks[L.weight_name] = np.asarray(method.fn(w, d.spec, ctx), bool).reshape(w.shape)
+            if method.joint == "hsr":
+                hsr_members.append(i)
+        rows.append({})
+    pattern = ""
+    if hsr_members:
+        items = [hsr.HSRLayer(decisions[i].layer.name, np.asarray(weights[decisions[i].layer.weight_name]),
+                              masks[decisions[i].layer.weight_name]) for i in hsr_members]
+        new_masks, hsr_dec, pattern = hsr.recalibrate(items, geometry.dr_group, geometry.k_tile,
+                                                      getattr(geometry, "tile_overhead", 1.0), hsr_alpha)
+        for i, m, hd in zip(hsr_members, new_masks, hsr_dec):
+            masks[decisions[i].layer.weight_name] = m
+            rows[i]["hsr"] = {"pattern": hd.pattern, "eps": hd.eps, "alpha": hd.alpha,
+                              "beta": hd.beta, "kept_before": hd.kept_before, "kept_after": hd.kept_after}
+    for i, d in enumerate(decisions):
+        if d.layer.weight_name not in weights:
+            rows[i] = unsupported_row(d.layer)
+            continue
+        rows[i] = layer_row(d, weights[d.layer.weight_name], masks[d.layer.weight_name], geometry) | rows[i]
+    return masks, rows, pattern
+
+
+def layer_row(d: Decision, weight: np.ndarray, mask: np.ndarray, geometry) -> dict:
+    L = d.layer
+    row = {"name": L.name, "kind": L.kind, "weight": L.weight_name, "shape": list(L.shape),
+           "method": d.spec.name if d.spec else "dense", "spec": d.spec.text if d.spec else "dense",
+           "target_ratio": d.spec.ratio if d.spec else 0.0,
+           "ratio": float(1.0 - mask.sum() / mask.size), "weights": int(mask.size),
+           "feeds_dw": L.feeds_dw, "note": d.reason}
+    if d.spec is not None and d.spec.name in ("group-aligned", "group-greedy", "group-optimal"):
+        row["group"] = list(d.spec.group or geometry.group)
+        row["balanced"] = d.spec.balanced
+    if L.kind == "dw":
+        lay = dr.layout(L.shape, geometry.dr_group)
+        kept = dr.kept_per_subgemm(mask, geometry.dr_group)
+        cols = [lay.columns(g) for g in range(lay.num_subgemms)]
+        row["subgemm_kept"] = kept.tolist()
+        row["subgemm_columns"] = cols
+        # (our reading) the layer runs as slow as its densest sub-GEMM: Real DW is the ratio it
+        # would have if every sub-GEMM kept as many columns as that one.
+        row["real_ratio"] = float(1.0 - kept.max() / max(cols))
+    return row
+
+
+def unsupported_row(layer) -> dict:
+    """A layer the mask step cannot touch (non-constant or shared weight, 3-D conv, ...)."""
+    return {"name": layer.name, "kind": layer.kind, "weight": layer.weight_name, "shape": list(layer.shape),
+            "method": "dense", "spec": "dense", "target_ratio": 0.0, "ratio": 0.0, "weights": 0,
+            "feeds_dw": layer.feeds_dw, "note": layer.unsupported, "real_ratio": 0.0}

@@ -1,0 +1,126 @@
+"""prune(): the mask step on an ONNX model, as one function (the CLI's `prune` calls it)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__, targets
+from ..errors import InputError
+from ..outputs import output_set
+from . import masks_io, onnx_model
+from .layers import Layer
+from .masking import compute_masks, layer_row, unsupported_row
+from .plan import Decision, PruneOptions, decide, load_alpha_table, load_plan
+from .report import summarize
+
+
+@dataclass
+class PruneResult:
+    report: dict
+    masks: dict[str, np.ndarray]
+    model: object = field(repr=False, default=None)     # the pruned onnx.ModelProto
+
+    @property
+    def notes(self) -> list[str]:
+        return self.report.get("notes", [])
+
+
+def prune(model, output=None, *, dw=None, pw=None, fc=None, conv=None, group=None, balanced=None,
+          target="cuda", plan=None, masks=None, report=None, masks_in=None, prune_first=None,
+          prune_last=None, filter_feeding_dw=None, hsr_alpha=None) -> PruneResult:
+    """Prune an ONNX model (path or ModelProto) and write the pruned model, masks and report.
+
+    dw/pw/fc/conv: method specs per layer kind (`dcp-bh:0.8`, `filter-l2:0.5`, `nm:2:4`, ...).
+    group: `ROWSxCOLS` for group methods (default: the target geometry's group).
+    target: a schedule-collection name or TVM target dict; its tile geometry sets the DR
+        group, HSR tile, group size and tile-aware units.
+    plan: a JSON plan file (see tvm_dsprune.pruning.plan); explicit arguments override it.
+    masks / report: where to write masks.npz and report.json (optional).
+    masks_in: apply the masks of an existing masks.npz instead of running the methods.
+    hsr_alpha: a JSON {layer: alpha} table of measured HSR speedups (default: cost model).
+    Every output file is written, or none of them.
+    """
+    source = str(model) if isinstance(model, (str, Path)) else "<ModelProto>"
+    proto = onnx_model.load(model) if isinstance(model, (str, Path)) else _copy(model)
+    spec = targets.resolve(target)
+    geometry = spec.geometry
+    opts = load_plan(plan) if plan else PruneOptions()
+    opts = opts.merged(dw=dw, pw=pw, fc=fc, conv=conv, group=group, balanced=balanced,
+                       prune_first=prune_first, prune_last=prune_last,
+                       filter_feeding_dw=filter_feeding_dw)
+    alpha = dict(opts.hsr_alpha)
+    if hsr_alpha:
+        alpha.update(load_alpha_table(hsr_alpha) if isinstance(hsr_alpha, (str, Path)) else hsr_alpha)
+
+    layers, weights = onnx_model.find_layers(proto)
+    notes: list[str] = []
+    if masks_in is not None:
+        given = masks_io.validate(masks_io.load(masks_in), {k: v.shape for k, v in weights.items()}, str(masks_in))
+        mask_map, rows, pattern = _from_masks(layers, weights, given, geometry, str(masks_in))
+    else:
+        decisions = decide(layers, opts)
+        mask_map, rows, pattern = compute_masks(decisions, weights, geometry, alpha)
+    kinds = {L.kind for L in layers}
+    for kind, text in (("dw", opts.dw), ("pw", opts.pw), ("fc", opts.fc), ("conv", opts.conv)):
+        if text and kind not in kinds and masks_in is None:
+            label = {"dw": "depthwise conv", "pw": "pointwise (1x1) conv", "fc": "dense (Gemm/MatMul)",
+                     "conv": "other conv"}[kind]
+            notes.append(f"the model has no {label} layer: --{kind} {text} changed nothing")
+    if not layers:
+        notes.append("the model has no Conv, Gemm or MatMul layer: nothing to prune")
+
+    onnx_model.apply_masks(proto, mask_map)
+    rep = {
+        "tool": "tvm-dsprune", "version": __version__, "model": source,
+        "target": spec.name, "geometry": geometry.as_dict(),
+        "options": {"dw": opts.dw, "pw": opts.pw, "fc": opts.fc, "conv": opts.conv, "group": opts.group,
+                    "balanced": opts.balanced, "prune_first": opts.prune_first,
+                    "prune_last": opts.prune_last, "filter_feeding_dw": opts.filter_feeding_dw,
+                    "masks_in": str(masks_in) if masks_in is not None else None},
+        "summary": summarize(rows, pattern),
+        "layers": rows,
+        "notes": notes,
+    }
+    _write(proto, output, mask_map, masks, rep, report)
+    return PruneResult(rep, mask_map, proto)
+
+
+def _copy(proto):
+    import onnx
+
+    if not isinstance(proto, onnx.ModelProto):
+        raise InputError(f"model must be a path or an onnx.ModelProto, got {type(proto).__name__}")
+    out = onnx.ModelProto()
+    out.CopyFrom(proto)
+    return out
+
+
+def _from_masks(layers: list[Layer], weights, given, geometry, source):
+    rows, masks = [], {}
+    for L in layers:
+        if L.weight_name not in weights:
+            rows.append(unsupported_row(L))
+            continue
+        m = given.get(L.weight_name, np.ones(L.shape, bool))
+        masks[L.weight_name] = m
+        d = Decision(L, None, f"mask from {source}" if L.weight_name in given else "not in the mask file")
+        row = layer_row(d, weights[L.weight_name], m, geometry)
+        if L.weight_name in given:
+            row["method"] = row["spec"] = "masks-file"
+        rows.append(row)
+    return masks, rows, ""
+
+
+def _write(proto, output, mask_map, masks_path, rep, report_path) -> None:
+    import onnx
+
+    with output_set() as out:
+        if output is not None:
+            onnx.save(proto, str(out.path(output)))
+        if masks_path is not None:
+            masks_io.save(out.path(masks_path), mask_map)
+        if report_path is not None:
+            out.path(report_path).write_text(json.dumps(rep, indent=1))
