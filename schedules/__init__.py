@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Callable
 
+from .cost import SparseCost
 from .geometry import TileGeometry
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,9 @@ class TargetSpec:
     target:   the TVM target as a JSON dict (TVM 0.27 accepts no CLI strings).
     family:   `cuda`, `opencl` or `cpu`: which schedule rules and runtime device apply.
     geometry: the tiles its sparse kernels are written for (read by the mask step too).
-    rules:    sparse-operator schedule rules for this target, tried in order (dlight style).
+    cost:     relative costs that decide per layer whether sparse beats dense.
+    rules:    a callable returning the dlight-style schedule rules for this target, tried in
+              order on every fused PrimFunc; it imports TVM, so it runs only when compiling.
     """
 
     name: str
@@ -42,7 +45,8 @@ class TargetSpec:
     geometry: TileGeometry
     description: str = ""
     aliases: tuple[str, ...] = ()
-    rules: tuple[Any, ...] = field(default=(), compare=False)
+    cost: SparseCost = SparseCost()
+    rules: Callable[[], list] | None = field(default=None, compare=False)
     host: dict | None = None
 
 

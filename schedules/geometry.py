@@ -24,6 +24,8 @@ class TileGeometry:
     vector_width:    float lanes of one vector load/store.
     tile_overhead:   fixed cost of a sub-GEMM in units of one K tile (loads of the output tile,
                      epilogue); HSR's default cost model uses it to estimate alpha.
+    pixel_tile:      the sparse kernels' intermediate outputs are padded to a multiple of this
+                     many pixels along a row (CPU: vector lanes), so every vector is whole.
     """
 
     dr_group: int
@@ -33,9 +35,10 @@ class TileGeometry:
     workgroup_rows: int
     vector_width: int
     tile_overhead: float = 1.0
+    pixel_tile: int = 1
 
     def __post_init__(self) -> None:
-        for field in ("dr_group", "k_tile", "thread_rows", "workgroup_rows", "vector_width"):
+        for field in ("dr_group", "k_tile", "thread_rows", "workgroup_rows", "vector_width", "pixel_tile"):
             if int(getattr(self, field)) < 1:
                 raise ValueError(f"TileGeometry.{field} must be >= 1")
         if len(self.group) != 2 or min(self.group) < 1:
@@ -44,4 +47,5 @@ class TileGeometry:
     def as_dict(self) -> dict:
         return {"dr_group": self.dr_group, "k_tile": self.k_tile, "group": list(self.group),
                 "thread_rows": self.thread_rows, "workgroup_rows": self.workgroup_rows,
-                "vector_width": self.vector_width, "tile_overhead": self.tile_overhead}
+                "vector_width": self.vector_width, "tile_overhead": self.tile_overhead,
+                "pixel_tile": self.pixel_tile}

@@ -1,0 +1,81 @@
+"""Helpers the target modules share to write schedule rules.
+
+Nothing here imports TVM at module level: target modules must stay importable by the mask step.
+A rule is a plain function `apply(func, target, tunable) -> Schedule | None` (dlight's
+contract); `as_dlight_rules` wraps a list of them when compiling.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+log = logging.getLogger("tvm_dsprune.schedules")
+
+
+def as_dlight_rules(named_rules: list[tuple[str, Callable]]) -> list:
+    """Wrap (name, apply) pairs as dlight ScheduleRules. A rule that raises is logged and
+    treated as not applicable, so the next rule (or dlight's defaults) gets the function."""
+    from tvm.s_tir.dlight.base import ScheduleRule
+
+    out = []
+    for name, fn in named_rules:
+        def guarded(func, target, tunable, _fn=fn, _name=name):
+            try:
+                return _fn(func, target, tunable)
+            except Exception as err:  # noqa: BLE001 - a rule that cannot apply yields to the next
+                log.debug("schedule rule %s did not apply: %s", _name, err)
+                return None
+        out.append(ScheduleRule.from_callable(name)(guarded))
+    return out
+
+
+def block_named(sch, name: str):
+    """The block called `name` in the schedule's function, or None."""
+    try:
+        return sch.get_sblock(name)
+    except Exception:  # noqa: BLE001 - get_sblock raises when absent
+        return None
+
+
+def child_blocks(sch) -> list:
+    return list(sch.get_child_blocks(sch.get_sblock("root")))
+
+
+def inline_consumers(sch, block) -> None:
+    """Fold the epilogue chain (bias add, activations, residual add...) into `block`'s stores.
+
+    The consumers FuseTIR placed after an operator's exact-shape output block are reverse-inlined
+    one by one, so the whole epilogue runs where the output element is produced.
+    """
+    while True:
+        consumers = sch.get_consumers(block)
+        if len(consumers) != 1:
+            return
+        try:
+            sch.reverse_compute_inline(consumers[0])
+        except Exception:  # noqa: BLE001 - a consumer that reads more than one element stays
+            return
+
+
+def largest_divisor(n: int, limit: int, multiple_of: int = 1) -> int:
+    """The largest divisor of n not above `limit` that is a multiple of `multiple_of` (or 1)."""
+    for d in range(min(n, limit), 0, -1):
+        if n % d == 0 and d % multiple_of == 0:
+            return d
+    return 1
+
+
+def loop_extent(sch, loop) -> int:
+    return int(sch.get(loop).extent)
+
+
+def is_op(func, op: str) -> bool:
+    attrs = func.attrs
+    return attrs is not None and "dsprune.op" in attrs and str(attrs["dsprune.op"]) == op
+
+
+def written_shape(sch, block) -> list[int]:
+    """Shape of the first buffer `block` writes (TVM 0.27: a region's buffer is `.source`)."""
+    region = sch.get(block).writes[0]
+    buf = region.source if hasattr(region, "source") else region.buffer
+    return [int(d) for d in buf.shape]

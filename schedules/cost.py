@@ -1,0 +1,31 @@
+"""Per-target cost model: does a pruned layer run faster sparse or dense?
+
+Costs are relative to one multiply-add of the target's dense kernel for the same layer, so a
+sparse layer wins when (stored work x relative cost) < dense work. Measured once per target
+family (BENCHMARKS.md) and kept here beside the geometry it describes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SparseCost:
+    """dw_column:   one kept DR column (tap) of the sparse depthwise kernel.
+    group_mac:      one stored multiply-add of the group-sparse dense kernel.
+    group_fixed:    the fixed cost of one stored group (index load, address), in MACs.
+    group_shapes:   (gr, gc) group shapes the kernels are written for; the compile step covers a
+                    mask with the cheapest of them.
+    """
+
+    dw_column: float = 1.0
+    group_mac: float = 1.0
+    group_fixed: float = 2.0
+    group_shapes: tuple[tuple[int, int], ...] = ((1, 1), (1, 4), (1, 8), (4, 1), (4, 4))
+
+    def depthwise_sparse_wins(self, density: float) -> bool:
+        return density * self.dw_column < 1.0
+
+    def group_sparse_wins(self, stored_groups: int, gr: int, gc: int, rows: int, cols: int) -> bool:
+        sparse = stored_groups * (gr * gc * self.group_mac + self.group_fixed)
+        return sparse < rows * cols

@@ -1,0 +1,94 @@
+"""The group-sparse dense operator: 1x1 convs (NCHW) and dense layers with a compressed weight.
+
+    out[n, f, p] = sum over groups j of f's row block b = f // gr:
+                   sum_cc group_val[j, f % gr, cc] * x[n, group_col[j] + cc, p]
+
+Block b's groups are group_col/group_val[block_ptr[b, 0] : block_ptr[b, 1]]
+(sparse/group_format.py): a row block that filter pruning emptied computes nothing. One block
+instance computes all gr rows of a row block, so each input row it loads serves gr outputs.
+"""
+from __future__ import annotations
+
+from tvm import tirx
+from tvm.script import tirx as T
+
+OP = "group_dense"
+
+
+def build_conv1x1(n: int, k: int, f: int, h: int, w: int, gr: int, gc: int, num_groups: int,
+                  dtype: str = "float32"):
+    """PrimFunc(data[N,K,H,W], block_ptr[B,2], group_col[NG], group_val[NG,gr,gc], out[N,F,H,W]).
+
+    The pixel dimension p = y*W + x is walked flat (contiguous in NCHW) in the main block, which
+    reads the input through a flat [N, K, H*W] view; the output block writes the 4-D output
+    (schedules vectorise it only within an image row)."""
+    I = T.int64
+    B = -(-f // gr)
+    P = h * w
+    NG = max(1, num_groups)
+
+    @T.prim_func(private=True, s_tir=True)
+    def kernel(data: T.Buffer((I(n), I(k), I(h), I(w)), dtype),
+               block_ptr: T.Buffer((I(B), I(2)), "int32"),
+               group_col: T.Buffer((I(NG),), "int32"),
+               group_val: T.Buffer((I(NG), I(gr), I(gc)), dtype),
+               out: T.Buffer((I(n), I(f), I(h), I(w)), dtype)):
+        T.func_attr({"tirx.noalias": True, "dsprune.op": OP})
+        flat = T.decl_buffer((I(n), I(k), I(P)), dtype, data=data.data)
+        acc = T.sblock_alloc_buffer((I(n), I(B * gr), I(P)), dtype)
+        for vn_, b_, p_ in T.grid(I(n), I(B), I(P)):
+            with T.sblock("group_dense"):
+                vn, vb, vp = T.axis.remap("SSS", [vn_, b_, p_])
+                T.reads(block_ptr[vb, I(0):I(2)], group_col[I(0):I(NG)], group_val[I(0):I(NG), I(0):I(gr), I(0):I(gc)],
+                        flat[vn, I(0):I(k), vp])
+                T.writes(acc[vn, vb * I(gr):vb * I(gr) + I(gr), vp])
+                T.sblock_attr({"dsprune.op": OP})
+                for r in range(I(gr)):
+                    acc[vn, vb * I(gr) + r, vp] = tirx.const(0, dtype)
+                for j in range(block_ptr[vb, 0], block_ptr[vb, 1]):
+                    for cc in range(I(gc)):
+                        for r in range(I(gr)):
+                            acc[vn, vb * I(gr) + r, vp] = acc[vn, vb * I(gr) + r, vp] + group_val[j, r, cc] * flat[
+                                vn, T.Cast("int64", group_col[j]) + cc, vp]
+        for vn_, f_, p_ in T.grid(I(n), I(f), I(P)):
+            with T.sblock("group_dense_out"):
+                vn, vf, vp = T.axis.remap("SSS", [vn_, f_, p_])
+                out[vn, vf, vp // I(w), vp % I(w)] = acc[vn, vf, vp]
+
+    return kernel
+
+
+def build_matmul(m: int, k: int, f: int, gr: int, gc: int, num_groups: int, dtype: str = "float32"):
+    """PrimFunc(data[M,K], block_ptr, group_col, group_val, out[M,F]): a dense layer x @ W.T."""
+    I = T.int64
+    B = -(-f // gr)
+    NG = max(1, num_groups)
+
+    @T.prim_func(private=True, s_tir=True)
+    def kernel(data: T.Buffer((I(m), I(k)), dtype),
+               block_ptr: T.Buffer((I(B), I(2)), "int32"),
+               group_col: T.Buffer((I(NG),), "int32"),
+               group_val: T.Buffer((I(NG), I(gr), I(gc)), dtype),
+               out: T.Buffer((I(m), I(f)), dtype)):
+        T.func_attr({"tirx.noalias": True, "dsprune.op": OP})
+        acc = T.sblock_alloc_buffer((I(m), I(B * gr)), dtype)
+        for i_, b_ in T.grid(I(m), I(B)):
+            with T.sblock("group_dense"):
+                vi, vb = T.axis.remap("SS", [i_, b_])
+                T.reads(block_ptr[vb, I(0):I(2)], group_col[I(0):I(NG)], group_val[I(0):I(NG), I(0):I(gr), I(0):I(gc)],
+                        data[vi, I(0):I(k)])
+                T.writes(acc[vi, vb * I(gr):vb * I(gr) + I(gr)])
+                T.sblock_attr({"dsprune.op": OP})
+                for r in range(I(gr)):
+                    acc[vi, vb * I(gr) + r] = tirx.const(0, dtype)
+                for j in range(block_ptr[vb, 0], block_ptr[vb, 1]):
+                    for cc in range(I(gc)):
+                        for r in range(I(gr)):
+                            acc[vi, vb * I(gr) + r] = acc[vi, vb * I(gr) + r] + group_val[j, r, cc] * data[
+                                vi, T.Cast("int64", group_col[j]) + cc]
+        for i_, f_ in T.grid(I(m), I(f)):
+            with T.sblock("group_dense_out"):
+                vi, vf = T.axis.remap("SS", [i_, f_])
+                out[vi, vf] = acc[vi, vf]
+
+    return kernel

@@ -1,0 +1,164 @@
+"""SparsifyDense: pruned 1x1 convs and dense layers -> group-sparse kernels.
+
+Matches `relax.nn.conv2d` with a 1x1 kernel, groups 1, stride 1, no padding (NCHW/OIHW), and
+`relax.matmul(x, W)` with a constant 2-D W (ONNX Gemm/MatMul after constant folding), float32.
+The pruned weight is covered by gr x gc groups of the cheapest shape the target's kernels
+support (unaligned 1xg, gr x gc, or g = 1 for n:m and unstructured masks); row blocks that
+filter pruning emptied store nothing and are not computed. The layer goes sparse only where
+the target's cost model says sparse beats dense (mode "auto"), or always ("on").
+Every conv / dense layer that is not depthwise gets a LayerRecord.
+"""
+from __future__ import annotations
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from ..kernels import group_dense
+from ..sparse import group_format
+from .layer_records import LayerNames, LayerRecord
+from .sparsify_depthwise import CONV2D, OUT_EWISE_FUSABLE, is_depthwise
+
+MATMUL = tvm.ir.Op.get("relax.matmul")
+
+
+def _static(shape) -> list[int] | None:
+    try:
+        return [int(d) for d in shape]
+    except (TypeError, ValueError):
+        return None
+
+
+def _conv_reason(call) -> str:
+    a = call.attrs
+    data, weight = call.args
+    if a.data_layout != "NCHW" or a.kernel_layout != "OIHW":
+        return f"layout {a.data_layout}/{a.kernel_layout}: only NCHW/OIHW"
+    if int(a.groups) != 1:
+        return f"grouped conv (groups {int(a.groups)}): not rewritten"
+    wshape = _static(weight.ty.shape)
+    if wshape[2:] != [1, 1]:
+        return f"{wshape[2]}x{wshape[3]} conv: only 1x1 convs are rewritten"
+    if any(int(s) != 1 for s in a.strides) or any(int(p) != 0 for p in a.padding) \
+            or any(int(d) != 1 for d in a.dilation):
+        return "strided / padded 1x1 conv: not rewritten"
+    return ""
+
+
+def _common_reason(data, weight) -> str:
+    if not isinstance(weight, tvm.ir.Constant):
+        return "weight is not a constant"
+    if _static(data.ty.shape) is None:
+        return "input shape is not static"
+    if str(data.ty.dtype) != "float32" or str(weight.ty.dtype) != "float32":
+        return f"dtype {data.ty.dtype}: only float32"
+    return ""
+
+
+@relax.expr_functor.mutator
+class _Rewriter(relax.PyExprMutator):
+    def __init__(self, mod, cost, mode, names, records):
+        super().__init__(mod)
+        self.cost, self.mode = cost, mode
+        self.names, self.records = names, records
+
+    def visit_call_(self, call):
+        call = super().visit_call_(call)
+        if not isinstance(call, relax.Call):
+            return call
+        if call.op.same_as(CONV2D) and not is_depthwise(call):
+            return self._conv(call)
+        if call.op.same_as(MATMUL) and isinstance(call.args[1], tvm.ir.Constant) \
+                and len(call.args[1].ty.shape) == 2:
+            return self._matmul(call)
+        return call
+
+    def _record(self, w, op, wshape) -> LayerRecord:
+        name = self.names.name(w, op) if w is not None else f"{op}_{len(self.records) + 1}"
+        rec = LayerRecord(name, op, wshape, 1.0, "dense")
+        self.records.append(rec)
+        if w is not None:
+            rec.density = float(np.count_nonzero(w) / w.size)
+        return rec
+
+    def _conv(self, call):
+        data, weight = call.args
+        wshape = _static(weight.ty.shape) or []
+        w = weight.value.numpy() if isinstance(weight, tvm.ir.Constant) else None
+        op = "pw" if wshape[2:] == [1, 1] and int(call.attrs.groups) == 1 else "conv"
+        rec = self._record(w, op, wshape)
+        reason = _common_reason(data, weight) or _conv_reason(call)
+        if reason:
+            rec.reason = reason
+            return call
+        matrix = w.reshape(wshape[0], wshape[1])
+        fmt = self._format(matrix, rec)
+        if fmt is None:
+            return call
+        n, k, h, wd = _static(data.ty.shape)
+        func = group_dense.build_conv1x1(n, k, wshape[0], h, wd, fmt.gr, fmt.gc, fmt.group_val.shape[0])
+        return self._emit(func, data, fmt, rec, (n, wshape[0], h, wd))
+
+    def _matmul(self, call):
+        data, weight = call.args
+        wt = weight.value.numpy()                      # [K, F]
+        rec = self._record(wt.T, "fc", list(wt.shape))
+        reason = _common_reason(data, weight)
+        dshape = _static(data.ty.shape)
+        if not reason and (dshape is None or len(dshape) != 2):
+            reason = "input is not 2-D"
+        if reason:
+            rec.reason = reason
+            return call
+        fmt = self._format(np.ascontiguousarray(wt.T), rec)
+        if fmt is None:
+            return call
+        func = group_dense.build_matmul(dshape[0], dshape[1], wt.shape[1], fmt.gr, fmt.gc, fmt.group_val.shape[0])
+        return self._emit(func, data, fmt, rec, (dshape[0], wt.shape[1]))
+
+    def _format(self, matrix, rec):
+        if rec.density == 1.0:
+            rec.reason = "not pruned"
+            return None
+        if self.mode == "off":
+            rec.reason = "--sparse off"
+            return None
+        fmt = group_format.choose_shape(matrix, self.cost.group_shapes, self.cost.group_fixed)
+        if self.mode == "auto" and not self.cost.group_sparse_wins(fmt.stored, fmt.gr, fmt.gc, *matrix.shape):
+            rec.reason = (f"cost model: dense is faster (density {rec.density:.2f}, "
+                          f"best cover {fmt.gr}x{fmt.gc} computes {fmt.density:.2f})")
+            return None
+        return fmt
+
+    def _emit(self, func, data, fmt, rec, out_shape):
+        func = func.with_attr("op_pattern", OUT_EWISE_FUSABLE).with_attr("dsprune.layer", rec.name)
+        gv = self.builder_.add_func(func, "dsprune_group_dense")
+        empty = int(np.sum(fmt.block_ptr[:, 1] == fmt.block_ptr[:, 0]))
+        rec.decision = "sparse"
+        rec.format = f"groups {fmt.gr}x{fmt.gc}: {fmt.stored} stored, {empty}/{fmt.num_blocks} row blocks empty"
+        rec.kernel = gv.name_hint
+        rec.reason = f"computes {fmt.density:.2f} of the dense MACs"
+        args = [data, relax.const(fmt.block_ptr), relax.const(fmt.group_col), relax.const(fmt.group_val)]
+        return relax.call_tir(gv, args, out_ty=relax.TensorType(out_shape, "float32"))
+
+
+@tvm.ir.transform.module_pass(opt_level=0, name="SparsifyDense")
+class SparsifyDense:
+    """mode: "auto" | "on" | "off"; cost: the target's SparseCost;
+    records / names as in SparsifyDepthwise."""
+
+    def __init__(self, cost, mode: str = "auto", names: LayerNames | None = None,
+                 records: list | None = None):
+        if mode not in ("auto", "on", "off"):
+            raise ValueError(f"mode must be auto, on or off, got {mode!r}")
+        self.cost, self.mode = cost, mode
+        self.names = names if names is not None else LayerNames()
+        self.records = records if records is not None else []
+
+    def transform_module(self, mod, ctx):
+        rw = _Rewriter(mod, self.cost, self.mode, self.names, self.records)
+        for gv, func in mod.functions_items():
+            if isinstance(func, relax.Function):
+                rw.builder_.update_func(gv, rw.visit_expr(func))
+        return rw.builder_.get()
+
