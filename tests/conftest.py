@@ -42,6 +42,13 @@ def onnx_weights(path) -> dict:
     return {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
 
 
+def console_script() -> Path:
+    """The installed `tvm-dsprune` script (next to this interpreter, on PATH or not)."""
+    import sys
+
+    return Path(sys.executable).parent / "tvm-dsprune"
+
+
 def run_ort(path, x):
     import onnxruntime as ort
 

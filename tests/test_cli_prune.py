@@ -1,6 +1,7 @@
 """The exact `tvm-dsprune prune` forms of the issue, and clean failures."""
 import json
 import shutil
+from pathlib import Path
 import subprocess
 import sys
 
@@ -38,8 +39,8 @@ def test_cli_forms(form, zoo_onnx, tmp_path, monkeypatch, capsys):
 
 
 def test_console_script_end_to_end(zoo_onnx, tmp_path):
-    exe = shutil.which("tvm-dsprune")
-    assert exe, "the console script is installed"
+    exe = Path(sys.executable).parent / "tvm-dsprune"     # the venv's bin, whether on PATH or not
+    assert exe.exists(), "the console script is installed"
     out = subprocess.run([exe, "prune", str(zoo_onnx("efficientnet_b0")), "-o", str(tmp_path / "p.onnx"),
                           "--dw", "dcp-bh:0.85", "--pw", "filter-l2:0.5", "--masks", str(tmp_path / "m.npz"),
                           "--report", str(tmp_path / "r.json")], capture_output=True, text=True, timeout=120)

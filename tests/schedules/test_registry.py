@@ -55,7 +55,7 @@ def test_plugin_through_entry_point(tmp_path):
         assert "tvm" not in sys.modules
         print("ok")
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
 
@@ -69,5 +69,5 @@ def test_mask_step_imports_no_tvm(tmp_path):
         assert not any(m == "tvm" or m.startswith("tvm.") for m in sys.modules), "TVM was imported"
         print("ok")
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
