@@ -1,14 +1,13 @@
 """The exact `tvm-dsprune prune` forms of the issue, and clean failures."""
 import json
 import shutil
-from pathlib import Path
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from conftest import onnx_weights, run_ort
+from conftest import console_script, onnx_weights, run_ort
 from tvm_dsprune import zoo
 from tvm_dsprune.cli import main
 
@@ -39,9 +38,9 @@ def test_cli_forms(form, zoo_onnx, tmp_path, monkeypatch, capsys):
 
 
 def test_console_script_end_to_end(zoo_onnx, tmp_path):
-    exe = Path(sys.executable).parent / "tvm-dsprune"     # the venv's bin, whether on PATH or not
+    exe = console_script()
     assert exe.exists(), "the console script is installed"
-    out = subprocess.run([exe, "prune", str(zoo_onnx("efficientnet_b0")), "-o", str(tmp_path / "p.onnx"),
+    out = subprocess.run([str(exe), "prune", str(zoo_onnx("efficientnet_b0")), "-o", str(tmp_path / "p.onnx"),
                           "--dw", "dcp-bh:0.85", "--pw", "filter-l2:0.5", "--masks", str(tmp_path / "m.npz"),
                           "--report", str(tmp_path / "r.json")], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
