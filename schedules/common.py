@@ -17,9 +17,14 @@ def as_dlight_rules(named_rules: list[tuple[str, Callable]]) -> list:
     treated as not applicable, so the next rule (or dlight's defaults) gets the function."""
     from tvm.s_tir.dlight.base import ScheduleRule
 
+    import tvm
+
     out = []
     for name, fn in named_rules:
         def guarded(func, target, tunable, _fn=fn, _name=name):
+            # A schedule can mutate nodes it shares with `func` in place; a rule that fails
+            # half-way would hand the next rule a corrupted function. Work on a copy.
+            func = tvm.ir.load_json(tvm.ir.save_json(func))
             try:
                 return _fn(func, target, tunable)
             except Exception as err:  # noqa: BLE001 - a rule that cannot apply yields to the next

@@ -156,15 +156,31 @@ def schedule_dense_conv(func, target, tunable):
     sch.unroll(yi)
     sch.vectorize(xi)
     if pad is not None:
-        try:
-            sch.compute_inline(pad)
-        except Exception:  # noqa: BLE001 - a padded input stays a separate loop nest
-            pass
+        _stage_padded_input(sch, pad, conv, loop_extent(sch, rx), n_w)
     sch.decompose_reduction(conv, rc)
     if tail is not None:
         sch.reverse_compute_at(tail, xo)
         _vectorize_innermost(sch, tail, xv)
     return sch
+
+
+def _stage_padded_input(sch, pad, conv, kw: int, out_w: int) -> None:
+    """1x1 without padding: the pad block is a copy, inline it. Otherwise build the padded input
+    once (a vector memset and copy, parallel), and for a stride s > 1 store it with even and odd
+    columns apart, (w % s, w // s): the strided reads of every tap become contiguous vectors."""
+    pad_w = written_shape(sch, pad)[-1]
+    if kw == 1 and pad_w == out_w:
+        sch.compute_inline(pad)
+        return
+    stride = (pad_w - kw) // (out_w - 1) if out_w > 1 else 1
+    fill = sch.decompose_padding(pad, sch.get_loops(pad)[0])
+    if stride > 1 and pad_w % stride == 0:
+        sch.transform_layout(pad, ("write", 0), lambda n, c, h, w: (n, c, h, w % stride, w // stride))
+    for blk in (fill, pad):
+        loops = sch.get_loops(blk)
+        if len(loops) > 1:
+            sch.parallel(sch.fuse(*loops[:-1]))
+        sch.vectorize(loops[-1])
 
 
 def schedule_dense_depthwise(func, target, tunable):

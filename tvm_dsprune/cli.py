@@ -128,28 +128,135 @@ def cmd_targets(args) -> int:
     return 0
 
 
+def add_compile(sub) -> None:
+    p = sub.add_parser("compile", help="compile a (pruned) ONNX model into a package for a target",
+                       description="Import an ONNX model into Relax, turn its pruned layers into sparse "
+                                   "kernels where the target's cost model says they win, schedule and "
+                                   "build. The package is one .tar: the library plus meta.json.")
+    p.add_argument("model", help="ONNX model (pruned or not)")
+    p.add_argument("-o", "--output", help="package to write (.tar)")
+    p.add_argument("--target", default="llvm",
+                   help="llvm (this CPU), cuda, mali, another registered target, or a TVM target JSON dict")
+    p.add_argument("--target-host", help="host of a GPU target: llvm, or a JSON dict (default: the target's own)")
+    p.add_argument("--sparse", choices=("auto", "on", "off"), default="auto",
+                   help="auto: sparse where the cost model says it is faster (default); on: every pruned "
+                        "layer; off: all dense")
+    p.add_argument("--input-shape", action="append", metavar="NAME:SHAPE",
+                   help="static input shape, e.g. input:1x3x224x224 (repeatable)")
+    p.add_argument("--batch", type=int, default=1, help="value of a symbolic batch dimension (default 1)")
+    p.add_argument("--cross-compiler", metavar="CC", help="C++ compiler that links the host code for a board")
+    p.add_argument("--tuning-records", metavar="DIR", help="MetaSchedule database to apply")
+    p.add_argument("--report", metavar="JSON", help="write the per-layer compile report here")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
+    p.set_defaults(func=cmd_compile)
+
+
+def cmd_compile(args) -> int:
+    from .compile_model import compile, format_report
+
+    if args.batch < 1:
+        raise InputError(f"--batch {args.batch}: must be at least 1")
+    say = (lambda m: None) if args.quiet else (lambda m: print(f"... {m}", flush=True))
+    result = compile(args.model, args.target, args.output, sparse=args.sparse, input_shapes=args.input_shape,
+                     batch=args.batch, target_host=args.target_host, cross_compiler=args.cross_compiler,
+                     report=args.report, tuning_records=args.tuning_records, progress=say)
+    table = format_report(result.report)
+    print(table if not args.quiet else table.split("\n\n")[-1])
+    written = [p for p in (args.output, args.report) if p]
+    print(f"compiled in {result.meta['compile_seconds']} s; " +
+          (f"wrote {', '.join(written)}" if written else "nothing written (give -o)"))
+    return 0
+
+
+def add_run(sub) -> None:
+    p = sub.add_parser("run", help="run a compiled package and print its outputs and latency")
+    p.add_argument("package", help="package from `tvm-dsprune compile`")
+    p.add_argument("--inputs", metavar="NPZ", help="input arrays by name (default: seeded random normal)")
+    p.add_argument("--outputs", metavar="NPZ", help="write the outputs here")
+    p.add_argument("--device", choices=("cpu", "cuda", "opencl"), help="default: the package target's device")
+    p.add_argument("--repeat", type=int, default=10, help="timed repetitions for the median (0: no timing)")
+    p.add_argument("--compare-onnx", metavar="ONNX", help="also run this model in onnxruntime and print the error")
+    p.set_defaults(func=cmd_run)
+
+
+def cmd_run(args) -> int:
+    import numpy as np
+
+    from .run_model import run
+
+    if args.repeat < 0:
+        raise InputError(f"--repeat {args.repeat}: must be >= 0")
+    result = run(args.package, args.inputs, device=args.device, repeat=args.repeat, outputs=args.outputs)
+    for name, y in result.outputs.items():
+        line = (f"{name}: shape {list(y.shape)} {y.dtype}, min {y.min():.4g}, max {y.max():.4g}, "
+                f"mean {y.mean():.4g}")
+        if y.ndim == 2 and y.shape[0] >= 1 and y.shape[1] > 1:
+            top = np.argsort(-y[0])[:5]
+            line += f", top-5 of row 0: {top.tolist()}"
+        print(line)
+    if args.compare_onnx:
+        from .run_model import LoadedModel, load_inputs
+        from .timing import ort_session, relative_error
+
+        infos = LoadedModel(args.package, args.device).package.inputs
+        feed = load_inputs(args.inputs, infos)
+        ref = ort_session(args.compare_onnx).run(None, feed)
+        for (name, y), r in zip(result.outputs.items(), ref):
+            print(f"{name}: relative error vs onnxruntime {relative_error(y, r):.2e}")
+    if result.latency_ms:
+        print(f"median latency {result.median_ms:.3f} ms over {len(result.latency_ms)} runs "
+              f"(min {min(result.latency_ms):.3f} ms)")
+    if args.outputs:
+        print(f"wrote {args.outputs}")
+    return 0
+
+
+def add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="dense vs pruned, per depthwise layer and end to end (this CPU)")
+    p.add_argument("--models", default="mobilenet_v2,efficientnet_b0", help="models for the per-layer DW table")
+    p.add_argument("--e2e-models", default="mobilenet_v2,mobilenet_v3_small,efficientnet_b0",
+                   help="models for the end-to-end table")
+    p.add_argument("--no-layers", action="store_true", help="skip the per-layer table")
+    p.add_argument("--no-e2e", action="store_true", help="skip the end-to-end table")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds per measurement (default 5)")
+    p.add_argument("--json", metavar="FILE", help="write all results as JSON")
+    p.add_argument("--markdown", metavar="FILE", help="write the tables as markdown")
+    p.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args) -> int:
+    from . import bench, zoo
+
+    models = [m for m in args.models.split(",") if m]
+    e2e = [m for m in args.e2e_models.split(",") if m]
+    for m in models + e2e:
+        zoo.entry(m)
+    if args.rounds < 1:
+        raise InputError("--rounds must be at least 1")
+    result = bench.run_bench([zoo.entry(m).name for m in models], [zoo.entry(m).name for m in e2e],
+                             layers=not args.no_layers, end_to_end=not args.no_e2e, rounds=args.rounds,
+                             say=lambda m: print(m, flush=True))
+    print()
+    print(bench.markdown(result))
+    bench.save(result, args.json, args.markdown)
+    return 0
+
+
 def add_demo(sub) -> None:
-    p = sub.add_parser("demo", help="the main job: prune the built-in MobileNet-V2 with DEPrune-BH")
+    p = sub.add_parser("demo", help="the main job: MobileNet-V2 pruned with DEPrune-BH, compiled dense and "
+                                    "sparse for this CPU, checked against onnxruntime, timed")
     p.add_argument("--workdir", default="dsprune-demo", help="folder for the demo's files (default ./dsprune-demo)")
+    p.add_argument("--model", default="mobilenet_v2", help="zoo model (default mobilenet_v2)")
+    p.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds (default 7)")
     p.set_defaults(func=cmd_demo)
 
 
 def cmd_demo(args) -> int:
     from . import zoo
-    from .pruning.onnx_prune import prune
-    from .pruning.report import format_table
+    from .demo import run_demo
 
-    work = Path(args.workdir)
-    work.mkdir(parents=True, exist_ok=True)
-    model = work / "mobilenet_v2.onnx"
-    print(f"[1/2] zoo: MobileNet-V2 (seeded random weights) -> {model}", flush=True)
-    zoo.export("mobilenet_v2", model)
-    print("[2/2] prune: DEPrune-BH, DW dcp-bh:0.78, PW filter-l2:0.5, target llvm", flush=True)
-    result = prune(model, work / "mobilenet_v2_pruned.onnx", dw="dcp-bh:0.78", pw="filter-l2:0.5",
-                   target="llvm", masks=work / "masks.npz", report=work / "report.json")
-    print(format_table(result.report))
-    print(f"wrote {work}/mobilenet_v2_pruned.onnx, masks.npz, report.json")
-    return 0
+    result = run_demo(args.workdir, zoo.entry(args.model).name, args.rounds, say=lambda m: print(m, flush=True))
+    return 0 if result["ok"] else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "compiled to sparse kernels with Apache TVM.")
     parser.add_argument("--version", action="version", version=f"tvm-dsprune {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (add_demo, add_zoo, add_prune, add_targets):
+    for add in (add_demo, add_zoo, add_prune, add_compile, add_run, add_bench, add_targets):
         add(sub)
     return parser
 
@@ -174,6 +281,13 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as err:
         print(f"tvm-dsprune {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except Exception as err:  # noqa: BLE001 - compile limits: one line, not a traceback
+        from .compile_model import CompileError
+
+        if isinstance(err, CompileError):
+            print(f"tvm-dsprune {args.command}: error: {err}", file=sys.stderr)
+            return 1
+        raise
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

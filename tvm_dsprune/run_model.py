@@ -86,6 +86,18 @@ class LoadedModel:
         res = list(res) if not hasattr(res, "numpy") else [res]
         return {o.name: r.numpy() for o, r in zip(self.package.outputs, res)}
 
+    def runner(self, inputs: dict[str, np.ndarray]):
+        """A no-argument callable that runs the model once on device-resident inputs."""
+        import tvm
+
+        args = [tvm.runtime.tensor(inputs[i.name], self.device) for i in self.package.inputs]
+        main = self.vm["main"]
+
+        def call():
+            main(*args)
+            self.device.sync()
+        return call
+
     def time(self, inputs: dict[str, np.ndarray], repeat: int = 10, number: int = 0,
              min_repeat_ms: int = 0) -> list[float]:
         """Latency of one call in ms, `repeat` samples (each the mean of `number` calls; 0 = auto)."""

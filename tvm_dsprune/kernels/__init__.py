@@ -3,8 +3,8 @@
 Each builder returns an s_tir PrimFunc for one layer's shapes. Blocks are named so that schedule
 rules (schedules/) find them after FuseTIR has merged the epilogue in:
 
-- `<op>_pad`:  the zero-padded input (GPU schedules inline it; CPU schedules build one plane per
-  channel with decompose_padding);
+- `<op>_pad`:  the zero-padded input of the CPU form (CPU schedules build one plane per channel
+  with decompose_padding; the GPU form gathers from the input with a bounds check instead);
 - `<op>`:      the sparse main block; a data-dependent loop walks the layer's stored columns or
   groups, accumulating into an intermediate buffer (whose width may be padded for vectors);
 - `<op>_out`:  an exact-shape copy of the intermediate: epilogues (bias, folded BN, activation,

@@ -35,13 +35,19 @@ class DWConvShape:
                 (self.w + pl + pr - dw * (self.kw - 1) - 1) // sw + 1)
 
 
-def build(shape: DWConvShape, flat_columns: int, width_multiple: int = 1, dtype: str = "float32"):
+def build(shape: DWConvShape, flat_columns: int, width_multiple: int = 1, dtype: str = "float32",
+          local_accumulator: bool = False):
     """PrimFunc(data, chan_ptr, col_tap, col_val, out) for one layer.
 
     flat_columns: G * kmax of the layer's DRFormat. width_multiple: the intermediate's output
     width is rounded up to it (vector-friendly widths for CPU schedules); the padded plane is
     widened to match so every read stays in bounds.
+    local_accumulator: the GPU form — a bounds-checked gather from the input and a block-local
+    sum stored once (a complete block, which thread binding requires). Otherwise the CPU form:
+    a `_pad` block builds the zero-padded input and the sum is kept in the intermediate itself
+    (the CPU vectorizer widens that, but mishandles a one-element local).
     """
+    LOCAL = local_accumulator
     I = T.int64
     N, C, H, W, KH, KW = shape.n, shape.c, shape.h, shape.w, shape.kh, shape.kw
     (SH, SW), (PT, PL, _, _), (DH, DW) = shape.strides, shape.padding, shape.dilation
@@ -59,29 +65,52 @@ def build(shape: DWConvShape, flat_columns: int, width_multiple: int = 1, dtype:
                col_val: T.Buffer((I(NNZ),), dtype),
                out: T.Buffer((I(N), I(C), I(OH), I(OW)), dtype)):
         T.func_attr({"tirx.noalias": True, "dsprune.op": OP})
-        pad = T.sblock_alloc_buffer((I(N), I(C), I(HP), I(WP)), dtype)
         acc = T.sblock_alloc_buffer((I(N), I(C), I(OH), I(OWP)), dtype)
-        for n, c, h, w in T.grid(I(N), I(C), I(HP), I(WP)):
-            with T.sblock("dr_depthwise_pad"):
-                vn, vc, vh, vw = T.axis.remap("SSSS", [n, c, h, w])
-                pad[vn, vc, vh, vw] = T.if_then_else(
-                    I(PT) <= vh and vh < I(H + PT) and I(PL) <= vw and vw < I(W + PL),
-                    data[vn, vc, vh - I(PT), vw - I(PL)], ZERO)
-        for n, c, y, x in T.grid(I(N), I(C), I(OH), I(OWP)):
-            with T.sblock("dr_depthwise"):
-                vn, vc, vy, vx = T.axis.remap("SSSS", [n, c, y, x])
-                T.reads(chan_ptr[vc, I(0):I(2)], col_tap[I(0):I(NNZ)], col_val[I(0):I(NNZ)],
-                        pad[vn, vc, I(0):I(HP), I(0):I(WP)])
-                T.writes(acc[vn, vc, vy, vx])
-                T.sblock_attr({"dsprune.op": OP})
-                acc[vn, vc, vy, vx] = ZERO
-                for k in range(chan_ptr[vc, 0], chan_ptr[vc, 1]):
-                    acc[vn, vc, vy, vx] = acc[vn, vc, vy, vx] + col_val[k] * pad[
-                        vn, vc, vy * I(SH) + T.Cast("int64", col_tap[k] // KW) * I(DH),
-                        vx * I(SW) + T.Cast("int64", col_tap[k] % KW) * I(DW)]
+        if LOCAL:
+            # GPU form: a bounds-checked gather straight from the input, one sum per thread
+            for n, c, y, x in T.grid(I(N), I(C), I(OH), I(OWP)):
+                with T.sblock("dr_depthwise"):
+                    vn, vc, vy, vx = T.axis.remap("SSSS", [n, c, y, x])
+                    T.reads(chan_ptr[vc, I(0):I(2)], col_tap[I(0):I(NNZ)], col_val[I(0):I(NNZ)],
+                            data[vn, vc, I(0):I(H), I(0):I(W)])
+                    T.writes(acc[vn, vc, vy, vx])
+                    T.sblock_attr({"dsprune.op": OP})
+                    s = T.sblock_alloc_buffer((1,), dtype, scope="local")
+                    s[0] = ZERO
+                    for k in range(chan_ptr[vc, 0], chan_ptr[vc, 1]):
+                        s[0] = s[0] + col_val[k] * T.if_then_else(
+                            I(PT) <= vy * I(SH) + T.Cast("int64", col_tap[k] // KW) * I(DH)
+                            and vy * I(SH) + T.Cast("int64", col_tap[k] // KW) * I(DH) < I(H + PT)
+                            and I(PL) <= vx * I(SW) + T.Cast("int64", col_tap[k] % KW) * I(DW)
+                            and vx * I(SW) + T.Cast("int64", col_tap[k] % KW) * I(DW) < I(W + PL),
+                            data[vn, vc, vy * I(SH) + T.Cast("int64", col_tap[k] // KW) * I(DH) - I(PT),
+                                 vx * I(SW) + T.Cast("int64", col_tap[k] % KW) * I(DW) - I(PL)], ZERO)
+                    acc[vn, vc, vy, vx] = s[0]
+        else:
+            # CPU form: a zero-padded plane, and the sum kept in the intermediate (vectorised)
+            pad = T.sblock_alloc_buffer((I(N), I(C), I(HP), I(WP)), dtype)
+            for n, c, h, w in T.grid(I(N), I(C), I(HP), I(WP)):
+                with T.sblock("dr_depthwise_pad"):
+                    vn, vc, vh, vw = T.axis.remap("SSSS", [n, c, h, w])
+                    pad[vn, vc, vh, vw] = T.if_then_else(
+                        I(PT) <= vh and vh < I(H + PT) and I(PL) <= vw and vw < I(W + PL),
+                        data[vn, vc, vh - I(PT), vw - I(PL)], ZERO)
+            for n, c, y, x in T.grid(I(N), I(C), I(OH), I(OWP)):
+                with T.sblock("dr_depthwise"):
+                    vn, vc, vy, vx = T.axis.remap("SSSS", [n, c, y, x])
+                    T.reads(chan_ptr[vc, I(0):I(2)], col_tap[I(0):I(NNZ)], col_val[I(0):I(NNZ)],
+                            pad[vn, vc, I(0):I(HP), I(0):I(WP)])
+                    T.writes(acc[vn, vc, vy, vx])
+                    T.sblock_attr({"dsprune.op": OP})
+                    acc[vn, vc, vy, vx] = ZERO
+                    for k in range(chan_ptr[vc, 0], chan_ptr[vc, 1]):
+                        acc[vn, vc, vy, vx] = acc[vn, vc, vy, vx] + col_val[k] * pad[
+                            vn, vc, vy * I(SH) + T.Cast("int64", col_tap[k] // KW) * I(DH),
+                            vx * I(SW) + T.Cast("int64", col_tap[k] % KW) * I(DW)]
         for n, c, y, x in T.grid(I(N), I(C), I(OH), I(OW)):
             with T.sblock("dr_depthwise_out"):
                 vn, vc, vy, vx = T.axis.remap("SSSS", [n, c, y, x])
                 out[vn, vc, vy, vx] = acc[vn, vc, vy, vx]
 
     return kernel
+

@@ -16,13 +16,14 @@ OP = "group_dense"
 
 
 def build_conv1x1(n: int, k: int, f: int, h: int, w: int, gr: int, gc: int, num_groups: int,
-                  dtype: str = "float32"):
+                  dtype: str = "float32", local_accumulator: bool = False):
     """PrimFunc(data[N,K,H,W], block_ptr[B,2], group_col[NG], group_val[NG,gr,gc], out[N,F,H,W]).
 
     The pixel dimension p = y*W + x is walked flat (contiguous in NCHW) in the main block, which
     reads the input through a flat [N, K, H*W] view; the output block writes the 4-D output
-    (schedules vectorise it only within an image row)."""
+    (schedules vectorise it only within an image row). local_accumulator: as in dr_depthwise."""
     I = T.int64
+    LOCAL = local_accumulator
     B = -(-f // gr)
     P = h * w
     NG = max(1, num_groups)
@@ -43,13 +44,24 @@ def build_conv1x1(n: int, k: int, f: int, h: int, w: int, gr: int, gc: int, num_
                         flat[vn, I(0):I(k), vp])
                 T.writes(acc[vn, vb * I(gr):vb * I(gr) + I(gr), vp])
                 T.sblock_attr({"dsprune.op": OP})
-                for r in range(I(gr)):
-                    acc[vn, vb * I(gr) + r, vp] = tirx.const(0, dtype)
-                for j in range(block_ptr[vb, 0], block_ptr[vb, 1]):
-                    for cc in range(I(gc)):
-                        for r in range(I(gr)):
-                            acc[vn, vb * I(gr) + r, vp] = acc[vn, vb * I(gr) + r, vp] + group_val[j, r, cc] * flat[
-                                vn, T.Cast("int64", group_col[j]) + cc, vp]
+                if LOCAL:
+                    s = T.sblock_alloc_buffer((gr,), dtype, scope="local")
+                    for r in range(I(gr)):
+                        s[r] = tirx.const(0, dtype)
+                    for j in range(block_ptr[vb, 0], block_ptr[vb, 1]):
+                        for cc in range(I(gc)):
+                            for r in range(I(gr)):
+                                s[r] = s[r] + group_val[j, r, cc] * flat[vn, T.Cast("int64", group_col[j]) + cc, vp]
+                    for r in range(I(gr)):
+                        acc[vn, vb * I(gr) + r, vp] = s[r]
+                else:
+                    for r in range(I(gr)):
+                        acc[vn, vb * I(gr) + r, vp] = tirx.const(0, dtype)
+                    for j in range(block_ptr[vb, 0], block_ptr[vb, 1]):
+                        for cc in range(I(gc)):
+                            for r in range(I(gr)):
+                                acc[vn, vb * I(gr) + r, vp] = acc[vn, vb * I(gr) + r, vp] + group_val[j, r, cc] * flat[
+                                    vn, T.Cast("int64", group_col[j]) + cc, vp]
         for vn_, f_, p_ in T.grid(I(n), I(f), I(P)):
             with T.sblock("group_dense_out"):
                 vn, vf, vp = T.axis.remap("SSS", [vn_, f_, p_])
@@ -58,9 +70,11 @@ def build_conv1x1(n: int, k: int, f: int, h: int, w: int, gr: int, gc: int, num_
     return kernel
 
 
-def build_matmul(m: int, k: int, f: int, gr: int, gc: int, num_groups: int, dtype: str = "float32"):
+def build_matmul(m: int, k: int, f: int, gr: int, gc: int, num_groups: int, dtype: str = "float32",
+                 local_accumulator: bool = False):
     """PrimFunc(data[M,K], block_ptr, group_col, group_val, out[M,F]): a dense layer x @ W.T."""
     I = T.int64
+    LOCAL = local_accumulator
     B = -(-f // gr)
     NG = max(1, num_groups)
 
@@ -79,13 +93,24 @@ def build_matmul(m: int, k: int, f: int, gr: int, gc: int, num_groups: int, dtyp
                         data[vi, I(0):I(k)])
                 T.writes(acc[vi, vb * I(gr):vb * I(gr) + I(gr)])
                 T.sblock_attr({"dsprune.op": OP})
-                for r in range(I(gr)):
-                    acc[vi, vb * I(gr) + r] = tirx.const(0, dtype)
-                for j in range(block_ptr[vb, 0], block_ptr[vb, 1]):
-                    for cc in range(I(gc)):
-                        for r in range(I(gr)):
-                            acc[vi, vb * I(gr) + r] = acc[vi, vb * I(gr) + r] + group_val[j, r, cc] * data[
-                                vi, T.Cast("int64", group_col[j]) + cc]
+                if LOCAL:
+                    s = T.sblock_alloc_buffer((gr,), dtype, scope="local")
+                    for r in range(I(gr)):
+                        s[r] = tirx.const(0, dtype)
+                    for j in range(block_ptr[vb, 0], block_ptr[vb, 1]):
+                        for cc in range(I(gc)):
+                            for r in range(I(gr)):
+                                s[r] = s[r] + group_val[j, r, cc] * data[vi, T.Cast("int64", group_col[j]) + cc]
+                    for r in range(I(gr)):
+                        acc[vi, vb * I(gr) + r] = s[r]
+                else:
+                    for r in range(I(gr)):
+                        acc[vi, vb * I(gr) + r] = tirx.const(0, dtype)
+                    for j in range(block_ptr[vb, 0], block_ptr[vb, 1]):
+                        for cc in range(I(gc)):
+                            for r in range(I(gr)):
+                                acc[vi, vb * I(gr) + r] = acc[vi, vb * I(gr) + r] + group_val[j, r, cc] * data[
+                                    vi, T.Cast("int64", group_col[j]) + cc]
         for i_, f_ in T.grid(I(m), I(f)):
             with T.sblock("group_dense_out"):
                 vi, vf = T.axis.remap("SS", [i_, f_])

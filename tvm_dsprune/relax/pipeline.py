@@ -65,8 +65,9 @@ def sparsify_passes(spec, sparse: str = "auto", names: LayerNames | None = None,
                     records: list | None = None) -> list:
     g = spec.geometry
     names = names if names is not None else LayerNames()
-    return [SparsifyDepthwise(g, spec.cost, sparse, g.pixel_tile, names, records),
-            SparsifyDense(spec.cost, sparse, names, records)]
+    gpu = spec.family != "cpu"               # GPU thread binding needs the local-accumulator form
+    return [SparsifyDepthwise(g, spec.cost, sparse, g.pixel_tile, names, records, local_accumulator=gpu),
+            SparsifyDense(spec.cost, sparse, names, records, local_accumulator=gpu)]
 
 
 def build_pipeline(spec, target: tvm.target.Target, sparse: str = "auto",

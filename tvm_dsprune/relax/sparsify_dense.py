@@ -57,9 +57,9 @@ def _common_reason(data, weight) -> str:
 
 @relax.expr_functor.mutator
 class _Rewriter(relax.PyExprMutator):
-    def __init__(self, mod, cost, mode, names, records):
+    def __init__(self, mod, cost, mode, names, records, local_accumulator):
         super().__init__(mod)
-        self.cost, self.mode = cost, mode
+        self.cost, self.mode, self.local_accumulator = cost, mode, local_accumulator
         self.names, self.records = names, records
 
     def visit_call_(self, call):
@@ -96,7 +96,8 @@ class _Rewriter(relax.PyExprMutator):
         if fmt is None:
             return call
         n, k, h, wd = _static(data.ty.shape)
-        func = group_dense.build_conv1x1(n, k, wshape[0], h, wd, fmt.gr, fmt.gc, fmt.group_val.shape[0])
+        func = group_dense.build_conv1x1(n, k, wshape[0], h, wd, fmt.gr, fmt.gc, fmt.group_val.shape[0],
+                                         local_accumulator=self.local_accumulator)
         return self._emit(func, data, fmt, rec, (n, wshape[0], h, wd))
 
     def _matmul(self, call):
@@ -113,7 +114,8 @@ class _Rewriter(relax.PyExprMutator):
         fmt = self._format(np.ascontiguousarray(wt.T), rec)
         if fmt is None:
             return call
-        func = group_dense.build_matmul(dshape[0], dshape[1], wt.shape[1], fmt.gr, fmt.gc, fmt.group_val.shape[0])
+        func = group_dense.build_matmul(dshape[0], dshape[1], wt.shape[1], fmt.gr, fmt.gc, fmt.group_val.shape[0],
+                                        local_accumulator=self.local_accumulator)
         return self._emit(func, data, fmt, rec, (dshape[0], wt.shape[1]))
 
     def _format(self, matrix, rec):
@@ -145,18 +147,18 @@ class _Rewriter(relax.PyExprMutator):
 @tvm.ir.transform.module_pass(opt_level=0, name="SparsifyDense")
 class SparsifyDense:
     """mode: "auto" | "on" | "off"; cost: the target's SparseCost;
-    records / names as in SparsifyDepthwise."""
+    records / names / local_accumulator as in SparsifyDepthwise."""
 
     def __init__(self, cost, mode: str = "auto", names: LayerNames | None = None,
-                 records: list | None = None):
+                 records: list | None = None, local_accumulator: bool = False):
         if mode not in ("auto", "on", "off"):
             raise ValueError(f"mode must be auto, on or off, got {mode!r}")
-        self.cost, self.mode = cost, mode
+        self.cost, self.mode, self.local_accumulator = cost, mode, local_accumulator
         self.names = names if names is not None else LayerNames()
         self.records = records if records is not None else []
 
     def transform_module(self, mod, ctx):
-        rw = _Rewriter(mod, self.cost, self.mode, self.names, self.records)
+        rw = _Rewriter(mod, self.cost, self.mode, self.names, self.records, self.local_accumulator)
         for gv, func in mod.functions_items():
             if isinstance(func, relax.Function):
                 rw.builder_.update_func(gv, rw.visit_expr(func))

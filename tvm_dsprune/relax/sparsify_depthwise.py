@@ -52,9 +52,10 @@ def is_depthwise(call) -> bool:
 
 @relax.expr_functor.mutator
 class _Rewriter(relax.PyExprMutator):
-    def __init__(self, mod, geometry, cost, mode, width_multiple, names, records):
+    def __init__(self, mod, geometry, cost, mode, width_multiple, names, records, local_accumulator):
         super().__init__(mod)
         self.geometry, self.cost, self.mode = geometry, cost, mode
+        self.local_accumulator = local_accumulator
         self.width_multiple, self.names, self.records = width_multiple, names, records
 
     def visit_call_(self, call):
@@ -68,7 +69,7 @@ class _Rewriter(relax.PyExprMutator):
         rec = LayerRecord(name, "dw", wshape, 1.0, "dense")
         self.records.append(rec)
         if wshape[0] != int(call.args[0].ty.shape[1]):
-            rec.reason = f"channel multiplier {wshape[0] // wshape[1]}: only 1"
+            rec.reason = f"channel multiplier {wshape[0] // int(call.args[0].ty.shape[1])}: only 1"
             return call
         reason = depthwise_reason(call)
         if reason:
@@ -94,7 +95,8 @@ class _Rewriter(relax.PyExprMutator):
         shape = dr_depthwise.DWConvShape(
             n, c, h, wd, fmt.kh, fmt.kw, tuple(int(s) for s in a.strides),
             tuple(int(p) for p in a.padding), tuple(int(d) for d in a.dilation))
-        func = dr_depthwise.build(shape, fmt.col_val.size, self.width_multiple)
+        func = dr_depthwise.build(shape, fmt.col_val.size, self.width_multiple,
+                                  local_accumulator=self.local_accumulator)
         func = func.with_attr("op_pattern", OUT_EWISE_FUSABLE).with_attr("dsprune.layer", rec.name)
         gv = self.builder_.add_func(func, "dsprune_dr_depthwise")
         oh, ow = shape.out_hw
@@ -113,20 +115,24 @@ class SparsifyDepthwise:
 
     geometry / cost: a TileGeometry and SparseCost (schedules/); width_multiple pads the
     kernel's output rows for the target's vectors; records: a list that receives one
-    LayerRecord per depthwise conv; names: a LayerNames mapping weights to layer names.
+    LayerRecord per depthwise conv; names: a LayerNames mapping weights to layer names;
+    local_accumulator: the kernel form GPU schedules need (see kernels/dr_depthwise.py).
     """
 
     def __init__(self, geometry, cost, mode: str = "auto", width_multiple: int = 1,
-                 names: LayerNames | None = None, records: list | None = None):
+                 names: LayerNames | None = None, records: list | None = None,
+                 local_accumulator: bool = False):
         if mode not in ("auto", "on", "off"):
             raise ValueError(f"mode must be auto, on or off, got {mode!r}")
         self.geometry, self.cost, self.mode = geometry, cost, mode
         self.width_multiple = width_multiple
         self.names = names if names is not None else LayerNames()
         self.records = records if records is not None else []
+        self.local_accumulator = local_accumulator
 
     def transform_module(self, mod, ctx):
-        rw = _Rewriter(mod, self.geometry, self.cost, self.mode, self.width_multiple, self.names, self.records)
+        rw = _Rewriter(mod, self.geometry, self.cost, self.mode, self.width_multiple, self.names, self.records,
+                       self.local_accumulator)
         for gv, func in mod.functions_items():
             if isinstance(func, relax.Function):
                 rw.builder_.update_func(gv, rw.visit_expr(func))

@@ -1,0 +1,55 @@
+"""Schedules the GPU families share (CUDA and OpenCL/Mali): plain thread binding.
+
+Every output element of a sparse kernel is one thread: the DR kernel's thread walks its
+channel's kept taps (padding inlined into the gather), the group-sparse thread walks its row
+block's groups for gr rows. Correct on any GPU and never left to the host; the tuned, tiled
+schedules of the families are in cuda.py and mali.py.
+"""
+from __future__ import annotations
+
+from .common import block_named, inline_consumers
+
+
+def _threads(target, default: int) -> int:
+    limit = int(target.attrs.get("max_num_threads", default)) if hasattr(target, "attrs") else default
+    return min(default, limit)
+
+
+def schedule_dr_depthwise(func, target, tunable, threads: int = 128):
+    from tvm import s_tir
+
+    if "gpu" not in target.keys:
+        return None
+    sch = s_tir.Schedule(func)
+    main = block_named(sch, "dr_depthwise")
+    if main is None:
+        return None
+    out = sch.get_sblock("dr_depthwise_out")
+    inline_consumers(sch, out)
+    fused = sch.fuse(*sch.get_loops(main))
+    bx, tx = sch.split(fused, [None, _threads(target, threads)])
+    sch.bind(bx, "blockIdx.x")
+    sch.bind(tx, "threadIdx.x")
+    sch.reverse_compute_at(out, tx)
+    sch.set_scope(main, 0, "local")
+    return sch
+
+
+def schedule_group_dense(func, target, tunable, threads: int = 128):
+    from tvm import s_tir
+
+    if "gpu" not in target.keys:
+        return None
+    sch = s_tir.Schedule(func)
+    main = block_named(sch, "group_dense")
+    if main is None:
+        return None
+    out = sch.get_sblock("group_dense_out")
+    inline_consumers(sch, out)
+    fused = sch.fuse(*sch.get_loops(main))
+    bx, tx = sch.split(fused, [None, _threads(target, threads)])
+    sch.bind(bx, "blockIdx.x")
+    sch.bind(tx, "threadIdx.x")
+    sch.reverse_compute_at(out, tx)
+    sch.set_scope(main, 0, "local")
+    return sch

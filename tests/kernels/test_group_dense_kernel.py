@@ -1,0 +1,78 @@
+"""The group-sparse dense kernel (1x1 conv and dense layer) against numpy."""
+import numpy as np
+import pytest
+
+from kernel_harness import run_conv1x1, run_matmul
+from tvm_dsprune.pruning import groups, nm, structured
+from tvm_dsprune.sparse import group_format
+
+
+def masked(f, k, kind, seed=0):
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((f, k)).astype("float32")
+    if kind == "group1x4":
+        return w * groups.group_mask(w, 0.85, (1, 4), "optimal"), (1, 4)
+    if kind == "group4x4":
+        return w * groups.group_mask(w, 0.85, (4, 4), "optimal"), (4, 4)
+    if kind == "filter":
+        return w * structured.row_mask(w, 0.5), (1, 16)
+    if kind == "nm":
+        return w * nm.nm_mask(w, 2, 4), (1, 1)
+    if kind == "magnitude":
+        return np.where(np.abs(w) > 1.2, w, 0).astype("float32"), (1, 1)
+    if kind == "empty":
+        return np.zeros_like(w), (1, 4)
+    raise ValueError(kind)
+
+
+KINDS = ["group1x4", "group4x4", "filter", "nm", "magnitude", "empty"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("f,k,h", [(24, 40, 7), (30, 64, 14), (96, 144, 8)])
+@pytest.mark.parametrize("form", ["cpu", "gpu"])
+def test_conv1x1_matches_numpy(kind, f, k, h, form):
+    w, shape = masked(f, k, kind)
+    x = np.random.default_rng(1).standard_normal((1, k, h, h)).astype("float32")
+    y, fmt = run_conv1x1(x, w, shape, local=form == "gpu")
+    np.testing.assert_allclose(y, np.einsum("fk,nkhw->nfhw", w, x), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(fmt.to_dense(), w)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("form", ["cpu", "gpu"])
+def test_matmul_matches_numpy(kind, form):
+    w, shape = masked(100, 128, kind, seed=2)
+    x = np.random.default_rng(3).standard_normal((2, 128)).astype("float32")
+    y, _ = run_matmul(x, w, shape, local=form == "gpu")
+    np.testing.assert_allclose(y, x @ w.T, rtol=1e-5, atol=1e-5)
+
+
+def test_rows_filter_pruning_removed_are_not_stored():
+    w, _ = masked(32, 48, "filter")
+    fmt = group_format.cover(w, (1, 16))
+    empty = fmt.block_ptr[:, 1] == fmt.block_ptr[:, 0]
+    assert empty.sum() == 16 and np.all(~w[empty].any(axis=1))
+    assert fmt.stored == 16 * 3
+
+
+def test_partial_row_block():
+    """F = 17 with 4-row blocks: the last block has one real row."""
+    w, _ = masked(17, 24, "magnitude")
+    x = np.random.default_rng(4).standard_normal((1, 24, 5, 5)).astype("float32")
+    y, fmt = run_conv1x1(x, w, (4, 4))
+    assert fmt.num_blocks == 5
+    np.testing.assert_allclose(y, np.einsum("fk,nkhw->nfhw", w, x), rtol=1e-5, atol=1e-5)
+
+
+def test_choose_shape_picks_the_group_the_mask_was_pruned_with():
+    w, _ = masked(64, 96, "group4x4")
+    fmt = group_format.choose_shape(w, [(1, 1), (1, 4), (4, 1), (4, 4)], group_overhead=2.0)
+    assert (fmt.gr, fmt.gc) == (4, 4) and fmt.density == pytest.approx(np.count_nonzero(w) / w.size)
+    shapes = [(1, 1), (1, 4), (4, 4)]
+    w, _ = masked(64, 96, "nm")                         # 2:4: the cheapest cover wins, zeros and all
+    best = group_format.choose_shape(w, shapes, 2.0)
+    assert group_format.cost(best, 2.0) == min(group_format.cost(group_format.cover(w, s), 2.0) for s in shapes)
+    rng = np.random.default_rng(5)                      # scattered 95%: one group per weight (g = 1)
+    w = (rng.standard_normal((64, 96)) * (rng.random((64, 96)) > 0.95)).astype("float32")
+    assert (group_format.choose_shape(w, shapes, 2.0).gr, group_format.choose_shape(w, shapes, 2.0).gc) == (1, 1)

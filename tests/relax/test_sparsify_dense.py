@@ -1,0 +1,81 @@
+"""SparsifyDense, Before/Expected like TVM's own test_transform_* tests."""
+import numpy as np
+import pytest
+import tvm
+from tvm import relax
+
+from tvm_dsprune.kernels import group_dense
+from tvm_dsprune.relax.sparsify_dense import SparsifyDense
+from tvm_dsprune.relax.sparsify_depthwise import OUT_EWISE_FUSABLE
+from tvm_dsprune.schedules import cpu
+from tvm_dsprune.sparse import group_format
+
+COST = cpu.COST
+
+
+def pruned(f, k, keep=0.2, seed=0):
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((f, k)).astype("float32")
+    return np.where(rng.random(w.shape) < keep, w, 0).astype("float32")
+
+
+def module(build_body, x_shape):
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType(x_shape, "float32"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            o = bb.emit_output(build_body(bb, x))
+        bb.emit_func_output(o)
+    return bb.get()
+
+
+def test_pruned_1x1_conv_becomes_the_group_kernel():
+    w = pruned(24, 16)
+    before = module(lambda bb, x: bb.emit(relax.op.nn.conv2d(x, relax.const(w.reshape(24, 16, 1, 1)))), (1, 16, 7, 7))
+    records = []
+    after = SparsifyDense(COST, "on", records=records)(before)
+    fmt = group_format.choose_shape(w, COST.group_shapes, COST.group_fixed)
+    func = group_dense.build_conv1x1(1, 16, 24, 7, 7, fmt.gr, fmt.gc, fmt.group_val.shape[0])
+    func = func.with_attr("op_pattern", OUT_EWISE_FUSABLE).with_attr("dsprune.layer", "pw_1")
+
+    def body(bb, x):
+        gv = bb.add_func(func, "dsprune_group_dense")
+        return bb.emit(relax.call_tir(gv, [x, relax.const(fmt.block_ptr), relax.const(fmt.group_col),
+                                           relax.const(fmt.group_val)],
+                                      out_ty=relax.TensorType((1, 24, 7, 7), "float32")))
+    tvm.ir.assert_structural_equal(after, module(body, (1, 16, 7, 7)))
+    assert records[0].op == "pw" and records[0].decision == "sparse"
+
+
+def test_pruned_matmul_becomes_the_group_kernel():
+    w = pruned(10, 32, seed=1)                     # W[F, K]; the graph holds W.T [K, F]
+    before = module(lambda bb, x: bb.emit(relax.op.matmul(x, relax.const(np.ascontiguousarray(w.T)))), (2, 32))
+    after = SparsifyDense(COST, "on")(before)
+    fmt = group_format.choose_shape(w, COST.group_shapes, COST.group_fixed)
+    func = group_dense.build_matmul(2, 32, 10, fmt.gr, fmt.gc, fmt.group_val.shape[0])
+    func = func.with_attr("op_pattern", OUT_EWISE_FUSABLE).with_attr("dsprune.layer", "fc_1")
+
+    def body(bb, x):
+        gv = bb.add_func(func, "dsprune_group_dense")
+        return bb.emit(relax.call_tir(gv, [x, relax.const(fmt.block_ptr), relax.const(fmt.group_col),
+                                           relax.const(fmt.group_val)],
+                                      out_ty=relax.TensorType((2, 10), "float32")))
+    tvm.ir.assert_structural_equal(after, module(body, (2, 32)))
+
+
+@pytest.mark.parametrize("kernel,strides,reason", [(3, 1, "only 1x1"), (1, 2, "strided")])
+def test_convs_the_pass_cannot_handle_stay_dense_and_are_reported(kernel, strides, reason):
+    w = pruned(8, 4 * kernel * kernel).reshape(8, 4, kernel, kernel)
+    before = module(lambda bb, x: bb.emit(relax.op.nn.conv2d(x, relax.const(w), strides=strides,
+                                                             padding=kernel // 2)), (1, 4, 8, 8))
+    records = []
+    tvm.ir.assert_structural_equal(SparsifyDense(COST, "on", records=records)(before), before)
+    assert records[0].decision == "dense" and reason in records[0].reason
+
+
+def test_auto_keeps_a_layer_dense_where_the_cost_model_says_dense_wins():
+    w = pruned(24, 16, keep=0.9)
+    before = module(lambda bb, x: bb.emit(relax.op.nn.conv2d(x, relax.const(w.reshape(24, 16, 1, 1)))), (1, 16, 7, 7))
+    records = []
+    tvm.ir.assert_structural_equal(SparsifyDense(COST, "auto", records=records)(before), before)
+    assert "cost model" in records[0].reason
