@@ -41,6 +41,7 @@ def _layer_names(proto):
     names = LayerNames()
     layers, weights = onnx_model.find_layers(proto)
     for layer in layers:
+        names.order[layer.name] = layer.position
         if layer.weight_name in weights:
             names.by_key[weight_key(weights[layer.weight_name])] = layer.name
     return names
@@ -96,7 +97,8 @@ def compile(model, target="llvm", output=None, *, sparse: str = "auto", input_sh
     except Exception as err:  # noqa: BLE001 - the importer raises anything for unsupported graphs
         raise InputError(f"the ONNX model cannot be imported into Relax: {type(err).__name__}: {err}") from None
     records: list = []
-    pipeline = pl.build_pipeline(spec, tvm_target, sparse, _layer_names(proto), records, database)
+    names = _layer_names(proto)
+    pipeline = pl.build_pipeline(spec, tvm_target, sparse, names, records, database)
     say(f"sparsify, fuse and schedule for {spec.name}")
     mod = pipeline(mod)
     if "gpu" in tvm_target.keys:
@@ -107,7 +109,7 @@ def compile(model, target="llvm", output=None, *, sparse: str = "auto", input_sh
     say("building")
     ex = tvm.compile(mod, target=tvm_target, relax_pipeline=tvm.transform.Sequential([]))
     outputs = _output_infos(mod, proto)
-    rep = _report(records, spec.name, sparse)
+    rep = _report(names.sort(records), spec.name, sparse)
     meta = {"target": _target_dict(tvm_target), "target_name": spec.name,
             "target_host": dict(host) if host else (dict(spec.host) if spec.host and spec.target["kind"] != "llvm" else {}),
             "inputs": [i.as_dict() for i in inputs], "outputs": [o.as_dict() for o in outputs],

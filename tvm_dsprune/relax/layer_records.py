@@ -32,6 +32,7 @@ def weight_key(array: np.ndarray) -> str:
 class LayerNames:
     """Weight content -> layer name (from the ONNX graph); unknown weights get numbered names."""
     by_key: dict[str, str] = field(default_factory=dict)
+    order: dict[str, int] = field(default_factory=dict)     # layer name -> position in the model
     counter: int = 0
 
     def name(self, weight: np.ndarray, op: str) -> str:
@@ -43,3 +44,7 @@ class LayerNames:
             return self.by_key[key_t]
         self.counter += 1
         return f"{op}_{self.counter}"
+
+    def sort(self, records: list) -> list:
+        """Records in model order (the passes visit depthwise convs first)."""
+        return sorted(records, key=lambda r: self.order.get(r.name, len(self.order)))
