@@ -34,6 +34,26 @@ def as_dlight_rules(named_rules: list[tuple[str, Callable]]) -> list:
     return out
 
 
+def guarded(rules: list) -> list:
+    """TVM's own dlight rules, wrapped so that one that raises declines instead of failing
+    the build (dlight's CPU analysis asserts on some fused functions)."""
+    from tvm.s_tir.dlight.base import ScheduleRule
+
+    out = []
+    for rule in rules:
+        def apply(func, target, tunable, _rule=rule):
+            import tvm
+
+            func = tvm.ir.load_json(tvm.ir.save_json(func))
+            try:
+                return _rule.apply(func, target, tunable)
+            except Exception as err:  # noqa: BLE001
+                log.debug("dlight rule %s did not apply: %s", type(_rule).__name__, err)
+                return None
+        out.append(ScheduleRule.from_callable(type(rule).__name__)(apply))
+    return out
+
+
 def block_named(sch, name: str):
     """The block called `name` in the schedule's function, or None."""
     try:

@@ -17,7 +17,7 @@ Schedules (dlight-style rules, `apply(func, target, tunable)`):
 from __future__ import annotations
 
 from . import TargetSpec, register
-from .common import (as_dlight_rules, block_named, child_blocks, inline_consumers, largest_divisor,
+from .common import (as_dlight_rules, block_named, child_blocks, guarded, inline_consumers, largest_divisor,
                      loop_extent, written_shape)
 from .cost import SparseCost
 from .geometry import TileGeometry
@@ -64,24 +64,36 @@ def schedule_group_dense(func, target, tunable):
     if main is None or "cpu" not in target.keys:
         return None
     out = sch.get_sblock("group_dense_out")
+    gather = sch.get_sblock("group_dense_gather")
     inline_consumers(sch, out)
     loops = sch.get_loops(main)
+    threads = int(target.attrs.get("num-cores", 1))
     if len(loops) == 3:                          # 1x1 conv: (n, row block, pixel)
         n, b, p = loops
         width = written_shape(sch, out)[-1]
         chunk = pixel_chunk(loop_extent(sch, p), width)
         po, pi = sch.split(p, [None, chunk])
         sch.reorder(n, po, b, pi)
-        task = sch.fuse(n, po, b)
-        sch.parallel(task)
         sch.vectorize(pi)
-        sch.reverse_compute_at(out, task)
-        vectorize_in_rows(sch, sch.get_loops(out)[-1], chunk, width)
+        if loop_extent(sch, n) * loop_extent(sch, po) >= 4 * threads:
+            # enough pixel chunks: one task per chunk, its output gathered while in cache
+            task = sch.fuse(n, po)
+            sch.parallel(task)
+            for blk in (gather, out):
+                sch.reverse_compute_at(blk, task)
+                vectorize_in_rows(sch, sch.get_loops(blk)[-1], chunk, width)
+        else:
+            # few pixels (late layers): row blocks are tasks too; gather and output are a pass
+            sch.parallel(sch.fuse(n, po, b))
+            gn, gf, gp = sch.get_loops(gather)
+            sch.parallel(sch.fuse(gn, gf))
+            sch.reverse_compute_at(out, sch.get_loops(gather)[0])
+            for blk in (gather, out):
+                lp = sch.get_loops(blk)[-1]
+                vectorize_in_rows(sch, lp, loop_extent(sch, lp), width)
     else:                                        # dense layer: (row, row block)
         i, b = loops
-        task = sch.fuse(i, b)
-        sch.parallel(task)
-        sch.reverse_compute_at(out, task)
+        sch.parallel(sch.fuse(i, b))
     return sch
 
 
@@ -300,7 +312,7 @@ def rules() -> list:
         ("cpu.dense_depthwise", schedule_dense_depthwise),
         ("cpu.dense_conv", schedule_dense_conv),
         ("cpu.dense_matmul", schedule_dense_matmul),
-    ]) + [dl.cpu.GEMV(), dl.cpu.Reduction()] + as_dlight_rules([("cpu.fallback", schedule_fallback)])
+    ]) + guarded([dl.cpu.GEMV(), dl.cpu.Reduction()]) + as_dlight_rules([("cpu.fallback", schedule_fallback)])
 
 
 register(TargetSpec(

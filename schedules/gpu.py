@@ -45,11 +45,14 @@ def schedule_group_dense(func, target, tunable, threads: int = 128):
     if main is None:
         return None
     out = sch.get_sblock("group_dense_out")
+    gather = sch.get_sblock("group_dense_gather")
     inline_consumers(sch, out)
-    fused = sch.fuse(*sch.get_loops(main))
-    bx, tx = sch.split(fused, [None, _threads(target, threads)])
-    sch.bind(bx, "blockIdx.x")
-    sch.bind(tx, "threadIdx.x")
-    sch.reverse_compute_at(out, tx)
-    sch.set_scope(main, 0, "local")
+    n = _threads(target, threads)
+    for blk in (main, gather):                 # the gather (row_pos) is its own kernel
+        fused = sch.fuse(*sch.get_loops(blk))
+        bx, tx = sch.split(fused, [None, n])
+        sch.bind(bx, "blockIdx.x")
+        sch.bind(tx, "threadIdx.x")
+        if blk is gather:
+            sch.reverse_compute_at(out, tx)
     return sch

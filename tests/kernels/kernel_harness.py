@@ -39,10 +39,10 @@ def run_conv1x1(x, w2d, shape=(1, 4), schedule=True, local=False):
     n, k, h, wd = x.shape
     fmt = group_format.cover(w2d, shape)
     func = group_dense.build_conv1x1(n, k, w2d.shape[0], h, wd, fmt.gr, fmt.gc, fmt.group_val.shape[0],
-                                     local_accumulator=local)
+                                     fmt.num_blocks, local_accumulator=local)
     lib = _build(func, schedule and not local)
     out = tvm.runtime.tensor(np.zeros((n, w2d.shape[0], h, wd), "float32"))
-    lib["main"](tvm.runtime.tensor(x), tvm.runtime.tensor(fmt.block_ptr), tvm.runtime.tensor(fmt.group_col),
+    lib["main"](tvm.runtime.tensor(x), tvm.runtime.tensor(fmt.row_pos), tvm.runtime.tensor(fmt.block_ptr), tvm.runtime.tensor(fmt.group_col),
                 tvm.runtime.tensor(fmt.group_val), out)
     return out.numpy(), fmt
 
@@ -50,9 +50,10 @@ def run_conv1x1(x, w2d, shape=(1, 4), schedule=True, local=False):
 def run_matmul(x, w2d, shape=(1, 4), schedule=True, local=False):
     m, k = x.shape
     fmt = group_format.cover(w2d, shape)
-    func = group_dense.build_matmul(m, k, w2d.shape[0], fmt.gr, fmt.gc, fmt.group_val.shape[0], local_accumulator=local)
+    func = group_dense.build_matmul(m, k, w2d.shape[0], fmt.gr, fmt.gc, fmt.group_val.shape[0], fmt.num_blocks,
+                                    local_accumulator=local)
     lib = _build(func, schedule and not local)
     out = tvm.runtime.tensor(np.zeros((m, w2d.shape[0]), "float32"))
-    lib["main"](tvm.runtime.tensor(x), tvm.runtime.tensor(fmt.block_ptr), tvm.runtime.tensor(fmt.group_col),
+    lib["main"](tvm.runtime.tensor(x), tvm.runtime.tensor(fmt.row_pos), tvm.runtime.tensor(fmt.block_ptr), tvm.runtime.tensor(fmt.group_col),
                 tvm.runtime.tensor(fmt.group_val), out)
     return out.numpy(), fmt

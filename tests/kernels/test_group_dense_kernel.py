@@ -50,10 +50,12 @@ def test_matmul_matches_numpy(kind, form):
 
 def test_rows_filter_pruning_removed_are_not_stored():
     w, _ = masked(32, 48, "filter")
-    fmt = group_format.cover(w, (1, 16))
-    empty = fmt.block_ptr[:, 1] == fmt.block_ptr[:, 0]
-    assert empty.sum() == 16 and np.all(~w[empty].any(axis=1))
-    assert fmt.stored == 16 * 3
+    fmt = group_format.cover(w, (4, 16))
+    dropped = fmt.row_pos == fmt.kept_rows
+    assert dropped.sum() == 16 and np.all(~w[dropped].any(axis=1)) and np.all(w[~dropped].any(axis=1))
+    assert fmt.kept_rows == 16 and fmt.stored == 4 * 3      # 16 kept rows in 4 dense 4-row blocks
+    assert fmt.num_blocks == 5                               # and an empty block for the zero row
+    np.testing.assert_array_equal(fmt.to_dense(), w)
 
 
 def test_partial_row_block():
@@ -61,7 +63,7 @@ def test_partial_row_block():
     w, _ = masked(17, 24, "magnitude")
     x = np.random.default_rng(4).standard_normal((1, 24, 5, 5)).astype("float32")
     y, fmt = run_conv1x1(x, w, (4, 4))
-    assert fmt.num_blocks == 5
+    assert fmt.num_blocks == -(-fmt.kept_rows // 4)
     np.testing.assert_allclose(y, np.einsum("fk,nkhw->nfhw", w, x), rtol=1e-5, atol=1e-5)
 
 

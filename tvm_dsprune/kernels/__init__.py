@@ -7,6 +7,8 @@ rules (schedules/) find them after FuseTIR has merged the epilogue in:
   with decompose_padding; the GPU form gathers from the input with a bounds check instead);
 - `<op>`:      the sparse main block; a data-dependent loop walks the layer's stored columns or
   groups, accumulating into an intermediate buffer (whose width may be padded for vectors);
+- `<op>_gather` (group_dense): the compacted rows back in place (data-dependent reads live
+  here, where TVM need not re-derive their regions);
 - `<op>_out`:  an exact-shape copy of the intermediate: epilogues (bias, folded BN, activation,
   residual add) fused by FuseOps are inlined into this block.
 

@@ -1,11 +1,14 @@
 """The group-sparse dense operator: 1x1 convs (NCHW) and dense layers with a compressed weight.
 
-    out[n, f, p] = sum over groups j of f's row block b = f // gr:
-                   sum_cc group_val[j, f % gr, cc] * x[n, group_col[j] + cc, p]
+    acc[n, q, p]  = sum over groups j of compacted row q's block b = q // gr:
+                    sum_cc group_val[j, q % gr, cc] * x[n, group_col[j] + cc, p]
+    out[n, f, p]  = acc[n, row_pos[f], p]         (`_gather`, then `_out`)
 
 Block b's groups are group_col/group_val[block_ptr[b, 0] : block_ptr[b, 1]]
-(sparse/group_format.py): a row block that filter pruning emptied computes nothing. One block
-instance computes all gr rows of a row block, so each input row it loads serves gr outputs.
+(sparse/group_format.py). Rows that filter pruning emptied were dropped from the compacted
+weight: they are not computed, and gather a zero row (then the fused bias).
+One block instance computes all gr rows of a row block, so each input row it loads serves gr
+outputs.
 """
 from __future__ import annotations
 
@@ -16,20 +19,22 @@ OP = "group_dense"
 
 
 def build_conv1x1(n: int, k: int, f: int, h: int, w: int, gr: int, gc: int, num_groups: int,
-                  dtype: str = "float32", local_accumulator: bool = False):
-    """PrimFunc(data[N,K,H,W], block_ptr[B,2], group_col[NG], group_val[NG,gr,gc], out[N,F,H,W]).
+                  num_blocks: int, dtype: str = "float32", local_accumulator: bool = False):
+    """PrimFunc(data[N,K,H,W], row_pos[F], block_ptr[B,2], group_col[NG], group_val[NG,gr,gc],
+    out[N,F,H,W]) with B = num_blocks row blocks of the compacted weight.
 
     The pixel dimension p = y*W + x is walked flat (contiguous in NCHW) in the main block, which
     reads the input through a flat [N, K, H*W] view; the output block writes the 4-D output
     (schedules vectorise it only within an image row). local_accumulator: as in dr_depthwise."""
     I = T.int64
     LOCAL = local_accumulator
-    B = -(-f // gr)
+    B = num_blocks
     P = h * w
     NG = max(1, num_groups)
 
     @T.prim_func(private=True, s_tir=True)
     def kernel(data: T.Buffer((I(n), I(k), I(h), I(w)), dtype),
+               row_pos: T.Buffer((I(f),), "int32"),
                block_ptr: T.Buffer((I(B), I(2)), "int32"),
                group_col: T.Buffer((I(NG),), "int32"),
                group_val: T.Buffer((I(NG), I(gr), I(gc)), dtype),
@@ -37,6 +42,7 @@ def build_conv1x1(n: int, k: int, f: int, h: int, w: int, gr: int, gc: int, num_
         T.func_attr({"tirx.noalias": True, "dsprune.op": OP})
         flat = T.decl_buffer((I(n), I(k), I(P)), dtype, data=data.data)
         acc = T.sblock_alloc_buffer((I(n), I(B * gr), I(P)), dtype)
+        res = T.sblock_alloc_buffer((I(n), I(f), I(P)), dtype)
         for vn_, b_, p_ in T.grid(I(n), I(B), I(P)):
             with T.sblock("group_dense"):
                 vn, vb, vp = T.axis.remap("SSS", [vn_, b_, p_])
@@ -63,29 +69,37 @@ def build_conv1x1(n: int, k: int, f: int, h: int, w: int, gr: int, gc: int, num_
                                 acc[vn, vb * I(gr) + r, vp] = acc[vn, vb * I(gr) + r, vp] + group_val[j, r, cc] * flat[
                                     vn, T.Cast("int64", group_col[j]) + cc, vp]
         for vn_, f_, p_ in T.grid(I(n), I(f), I(P)):
+            with T.sblock("group_dense_gather"):
+                vn, vf, vp = T.axis.remap("SSS", [vn_, f_, p_])
+                T.reads(row_pos[vf], acc[vn, I(0):I(B * gr), vp])
+                T.writes(res[vn, vf, vp])
+                res[vn, vf, vp] = acc[vn, T.Cast("int64", row_pos[vf]), vp]
+        for vn_, f_, p_ in T.grid(I(n), I(f), I(P)):
             with T.sblock("group_dense_out"):
                 vn, vf, vp = T.axis.remap("SSS", [vn_, f_, p_])
-                out[vn, vf, vp // I(w), vp % I(w)] = acc[vn, vf, vp]
+                out[vn, vf, vp // I(w), vp % I(w)] = res[vn, vf, vp]
 
     return kernel
 
 
-def build_matmul(m: int, k: int, f: int, gr: int, gc: int, num_groups: int, dtype: str = "float32",
-                 local_accumulator: bool = False):
-    """PrimFunc(data[M,K], block_ptr, group_col, group_val, out[M,F]): a dense layer x @ W.T."""
+def build_matmul(m: int, k: int, f: int, gr: int, gc: int, num_groups: int, num_blocks: int,
+                 dtype: str = "float32", local_accumulator: bool = False):
+    """PrimFunc(data[M,K], row_pos[F], block_ptr, group_col, group_val, out[M,F]): x @ W.T."""
     I = T.int64
     LOCAL = local_accumulator
-    B = -(-f // gr)
+    B = num_blocks
     NG = max(1, num_groups)
 
     @T.prim_func(private=True, s_tir=True)
     def kernel(data: T.Buffer((I(m), I(k)), dtype),
+               row_pos: T.Buffer((I(f),), "int32"),
                block_ptr: T.Buffer((I(B), I(2)), "int32"),
                group_col: T.Buffer((I(NG),), "int32"),
                group_val: T.Buffer((I(NG), I(gr), I(gc)), dtype),
                out: T.Buffer((I(m), I(f)), dtype)):
         T.func_attr({"tirx.noalias": True, "dsprune.op": OP})
         acc = T.sblock_alloc_buffer((I(m), I(B * gr)), dtype)
+        res = T.sblock_alloc_buffer((I(m), I(f)), dtype)
         for i_, b_ in T.grid(I(m), I(B)):
             with T.sblock("group_dense"):
                 vi, vb = T.axis.remap("SS", [i_, b_])
@@ -112,8 +126,14 @@ def build_matmul(m: int, k: int, f: int, gr: int, gc: int, num_groups: int, dtyp
                                 acc[vi, vb * I(gr) + r] = acc[vi, vb * I(gr) + r] + group_val[j, r, cc] * data[
                                     vi, T.Cast("int64", group_col[j]) + cc]
         for i_, f_ in T.grid(I(m), I(f)):
+            with T.sblock("group_dense_gather"):
+                vi, vf = T.axis.remap("SS", [i_, f_])
+                T.reads(row_pos[vf], acc[vi, I(0):I(B * gr)])
+                T.writes(res[vi, vf])
+                res[vi, vf] = acc[vi, T.Cast("int64", row_pos[vf])]
+        for i_, f_ in T.grid(I(m), I(f)):
             with T.sblock("group_dense_out"):
                 vi, vf = T.axis.remap("SS", [i_, f_])
-                out[vi, vf] = acc[vi, vf]
+                out[vi, vf] = res[vi, vf]
 
     return kernel

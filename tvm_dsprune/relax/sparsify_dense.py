@@ -97,7 +97,7 @@ class _Rewriter(relax.PyExprMutator):
             return call
         n, k, h, wd = _static(data.ty.shape)
         func = group_dense.build_conv1x1(n, k, wshape[0], h, wd, fmt.gr, fmt.gc, fmt.group_val.shape[0],
-                                         local_accumulator=self.local_accumulator)
+                                         fmt.num_blocks, local_accumulator=self.local_accumulator)
         return self._emit(func, data, fmt, rec, (n, wshape[0], h, wd))
 
     def _matmul(self, call):
@@ -115,7 +115,7 @@ class _Rewriter(relax.PyExprMutator):
         if fmt is None:
             return call
         func = group_dense.build_matmul(dshape[0], dshape[1], wt.shape[1], fmt.gr, fmt.gc, fmt.group_val.shape[0],
-                                        local_accumulator=self.local_accumulator)
+                                        fmt.num_blocks, local_accumulator=self.local_accumulator)
         return self._emit(func, data, fmt, rec, (dshape[0], wt.shape[1]))
 
     def _format(self, matrix, rec):
@@ -135,12 +135,14 @@ class _Rewriter(relax.PyExprMutator):
     def _emit(self, func, data, fmt, rec, out_shape):
         func = func.with_attr("op_pattern", OUT_EWISE_FUSABLE).with_attr("dsprune.layer", rec.name)
         gv = self.builder_.add_func(func, "dsprune_group_dense")
-        empty = int(np.sum(fmt.block_ptr[:, 1] == fmt.block_ptr[:, 0]))
+        dropped = fmt.rows - fmt.kept_rows
         rec.decision = "sparse"
-        rec.format = f"groups {fmt.gr}x{fmt.gc}: {fmt.stored} stored, {empty}/{fmt.num_blocks} row blocks empty"
+        rec.format = (f"groups {fmt.gr}x{fmt.gc}: {fmt.stored} stored"
+                      + (f", {dropped}/{fmt.rows} empty rows not computed" if dropped else ""))
         rec.kernel = gv.name_hint
         rec.reason = f"computes {fmt.density:.2f} of the dense MACs"
-        args = [data, relax.const(fmt.block_ptr), relax.const(fmt.group_col), relax.const(fmt.group_val)]
+        args = [data, relax.const(fmt.row_pos), relax.const(fmt.block_ptr), relax.const(fmt.group_col),
+                relax.const(fmt.group_val)]
         return relax.call_tir(gv, args, out_ty=relax.TensorType(out_shape, "float32"))
 
 

@@ -1,12 +1,19 @@
 """Group-sparse format of a pruned weight matrix W[F, K] (1x1 conv or dense layer).
 
-Rows come in blocks of gr; inside a block, the kept columns are covered left to right by groups of
-gc adjacent columns starting anywhere (unaligned, as group-level pruning keeps them). A block
-whose rows are all zero (filter pruning) has no groups, and its outputs are not computed:
+Rows that are all zero (filter pruning) are dropped first: they are not stored and not
+computed, and `row_pos[f]` says where row f went; a dropped row points at a compacted row that
+is all zeros (an extra empty row block is added if no padding row is left), so gathering the
+outputs back needs no condition, and a dropped row's output is the bias alone.
+The remaining rows come in blocks of gr; inside a block, the kept columns are covered left to
+right by groups of gc adjacent columns starting anywhere (unaligned, as group-level pruning
+keeps them):
 
+    row_pos[f]            compacted row of row f (dropped rows: an all-zero compacted row)
     block_ptr[b]          [start, end) of block b's groups (CSR over row blocks)
     group_col[j]          first column of group j
-    group_val[j, r, cc]   W[b*gr + r, group_col[j] + cc]
+    group_val[j, r, cc]   W[the compacted row b*gr + r, group_col[j] + cc]
+
+Dropping the empty rows is what lets filter-pruned layers run as dense gr-row blocks.
 
 A mask that group pruning produced is covered exactly; any other mask (n:m, unstructured) is
 covered too, with zeros where a group overlaps pruned weights — with (1, 1) groups it is plain
@@ -29,6 +36,8 @@ class GroupFormat:
     group_col: np.ndarray       # int32 [NG]
     group_val: np.ndarray       # [NG, gr, gc]
     stored: int                 # real groups (NG may hold one zero group so no array is empty)
+    row_pos: np.ndarray         # int32 [F]: compacted row of each row (dropped: an all-zero row)
+    kept_rows: int = 0          # rows that are computed
 
     @property
     def num_blocks(self) -> int:
@@ -44,13 +53,13 @@ class GroupFormat:
         return int((self.block_ptr[:, 1] - self.block_ptr[:, 0]).max(initial=0))
 
     def to_dense(self) -> np.ndarray:
-        w = np.zeros((self.num_blocks * self.gr, self.cols), self.group_val.dtype)
+        compact = np.zeros((self.num_blocks * self.gr, self.cols), self.group_val.dtype)
         for b in range(self.num_blocks):
             s, e = self.block_ptr[b]
             for j in range(s, e):
                 c0 = self.group_col[j]
-                w[b * self.gr:(b + 1) * self.gr, c0:c0 + self.gc] += self.group_val[j]
-        return w[:self.rows]
+                compact[b * self.gr:(b + 1) * self.gr, c0:c0 + self.gc] += self.group_val[j]
+        return compact[self.row_pos]
 
 
 def cover(matrix: np.ndarray, shape: tuple[int, int]) -> GroupFormat:
@@ -61,13 +70,18 @@ def cover(matrix: np.ndarray, shape: tuple[int, int]) -> GroupFormat:
     Vectorised over row blocks: each step advances every block to its next uncovered non-zero.
     """
     matrix = np.asarray(matrix)
-    f, k = matrix.shape
+    rows, k = matrix.shape
     gr, gc = (int(s) for s in shape)
     if gc > k:
         raise ValueError(f"group width {gc} exceeds the {k} columns")
-    nb = -(-f // gr)
+    kept = np.flatnonzero((matrix != 0).any(axis=1))
+    dropped = len(kept) < rows
+    row_pos = np.full(rows, len(kept), np.int32)            # dropped rows: the first zero row
+    row_pos[kept] = np.arange(len(kept), dtype=np.int32)
+    compact = matrix[kept]
+    nb = -(-(len(kept) + int(dropped)) // gr) or 1           # room for one all-zero compacted row
     padded = np.zeros((nb * gr, k), matrix.dtype)
-    padded[:f] = matrix
+    padded[:len(kept)] = compact
     blocks = padded.reshape(nb, gr, k)
     nb_idx, col_idx = np.nonzero((blocks != 0).any(axis=1))      # sorted by block, then column
     counts = np.bincount(nb_idx, minlength=nb)
@@ -109,7 +123,8 @@ def cover(matrix: np.ndarray, shape: tuple[int, int]) -> GroupFormat:
     stored = len(starts_c)
     if stored == 0:
         starts_c, vals = np.zeros(1, np.int64), np.zeros((1, gr, gc), matrix.dtype)
-    return GroupFormat(f, k, gr, gc, ptr, starts_c.astype(np.int32), vals.astype(matrix.dtype), stored)
+    return GroupFormat(rows, k, gr, gc, ptr, starts_c.astype(np.int32), vals.astype(matrix.dtype), stored, row_pos,
+                       len(kept))
 
 
 def cost(fmt: GroupFormat, group_overhead: float) -> float:
