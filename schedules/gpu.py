@@ -15,6 +15,22 @@ def _threads(target, default: int) -> int:
     return min(default, limit)
 
 
+def bind_leftovers(sch, threads: int) -> None:
+    """Give every top-level block that no thread binding covers its own kernel: an epilogue
+    FuseOps fused in but that cannot inline (a broadcast, e.g. a squeeze-excite gate applied to a
+    larger tensor) must not stay host code."""
+    from tvm import tirx
+
+    for blk in sch.get_child_blocks(sch.get_sblock("root")):
+        loops = sch.get_loops(blk)
+        if not loops or any(sch.get(lp).kind == tirx.ForKind.THREAD_BINDING for lp in loops):
+            continue
+        fused = sch.fuse(*loops)
+        bx, tx = sch.split(fused, [None, threads])
+        sch.bind(bx, "blockIdx.x")
+        sch.bind(tx, "threadIdx.x")
+
+
 def schedule_dr_depthwise(func, target, tunable, threads: int = 128):
     from tvm import s_tir
 
@@ -32,6 +48,7 @@ def schedule_dr_depthwise(func, target, tunable, threads: int = 128):
     sch.bind(tx, "threadIdx.x")
     sch.reverse_compute_at(out, tx)
     sch.set_scope(main, 0, "local")
+    bind_leftovers(sch, _threads(target, threads))
     return sch
 
 
@@ -55,4 +72,5 @@ def schedule_group_dense(func, target, tunable, threads: int = 128):
         sch.bind(tx, "threadIdx.x")
         if blk is gather:
             sch.reverse_compute_at(out, tx)
+    bind_leftovers(sch, n)
     return sch

@@ -72,8 +72,11 @@ def sparsify_passes(spec, sparse: str = "auto", names: LayerNames | None = None,
 
 def build_pipeline(spec, target: tvm.target.Target, sparse: str = "auto",
                    names: LayerNames | None = None, records: list | None = None,
-                   database=None) -> tvm.transform.Pass:
-    """The whole Relax pipeline for `tvm.compile(mod, target, relax_pipeline=...)`."""
+                   database=None, stop_after: str | None = None) -> tvm.transform.Pass:
+    """The whole Relax pipeline for `tvm.compile(mod, target, relax_pipeline=...)`.
+
+    stop_after="schedule" ends once every PrimFunc is scheduled, before the Relax function is
+    lowered for the VM (the PoCL harness walks it there)."""
     backend = _backend(target)
     from tvm.s_tir import dlight as dl
 
@@ -84,8 +87,9 @@ def build_pipeline(spec, target: tvm.target.Target, sparse: str = "auto",
     tuned = [relax.transform.MetaScheduleApplyDatabase(enable_warning=False)] if database is not None else []
     schedule = [dl.ApplyDefaultSchedule(*schedule_rules(spec, target))]
     passes = (backend.library_dispatch_passes(target) + prepare
-              + sparsify_passes(spec, sparse, names, records) + fuse + tuned + schedule
-              + backend.dataflow_lower_passes(target) + backend.finalize_passes(target))
+              + sparsify_passes(spec, sparse, names, records) + fuse + tuned + schedule)
+    if stop_after != "schedule":
+        passes += backend.dataflow_lower_passes(target) + backend.finalize_passes(target)
 
     @tvm.transform.module_pass(opt_level=0, name="DsPrunePipeline")
     def _pipeline(mod: tvm.ir.IRModule, _ctx) -> tvm.ir.IRModule:
@@ -99,18 +103,29 @@ def build_pipeline(spec, target: tvm.target.Target, sparse: str = "auto",
 
 
 def unscheduled_gpu_functions(mod: tvm.ir.IRModule) -> list[str]:
-    """PrimFuncs of a GPU module that have no thread binding: built as they are, they would run
-    on the host. The compile step refuses to build such a module."""
-    import tvm_ffi
+    """PrimFuncs of a GPU module with a computation outside every thread binding: built as they
+    are, those loops would run on the host. The compile step refuses to build such a module."""
     from tvm import tirx
+
+    def unbound(stmt, bound: bool) -> bool:
+        if isinstance(stmt, tirx.For):
+            return unbound(stmt.body, bound or stmt.kind == tirx.ForKind.THREAD_BINDING)
+        if isinstance(stmt, tirx.SeqStmt):
+            return any(unbound(s, bound) for s in stmt.seq)
+        block = getattr(stmt, "block", None)                  # SBlockRealize
+        if block is not None:
+            is_root = block.name_hint == "root"
+            if not is_root and not bound and _writes(block):
+                return True
+            return unbound(block.body, bound) or (block.init is not None and unbound(block.init, bound))
+        body = getattr(stmt, "body", None)
+        return unbound(body, bound) if isinstance(body, tirx.Stmt) else False
+
+    def _writes(block) -> bool:
+        return len(block.writes) > 0
 
     bad = []
     for gv, func in mod.functions_items():
-        if not isinstance(func, tirx.PrimFunc):
-            continue
-        found = []
-        tvm_ffi.structural_walk(func.body, [(tirx.For, lambda f, found=found: found.append(
-            f) if f.kind == tirx.ForKind.THREAD_BINDING else None)])
-        if not found:
+        if isinstance(func, tirx.PrimFunc) and unbound(func.body, False):
             bad.append(gv.name_hint)
     return bad
