@@ -23,7 +23,7 @@ from .geometry import TileGeometry
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "tvm_dsprune.schedules"
-BUILTIN_MODULES = ("cpu", "cuda", "mali")
+BUILTIN_MODULES = ("cpu", "cuda", "jetson_orin", "mali", "mali_g78")
 
 
 @dataclass(frozen=True)

@@ -66,20 +66,39 @@ def child_blocks(sch) -> list:
     return list(sch.get_child_blocks(sch.get_sblock("root")))
 
 
-def inline_consumers(sch, block) -> None:
-    """Fold the epilogue chain (bias add, activations, residual add...) into `block`'s stores.
+def fold_epilogue(sch, producer):
+    """Collapse the elementwise blocks after `producer` into the last one; return it (or None).
 
-    The consumers FuseTIR placed after an operator's exact-shape output block are reverse-inlined
-    one by one, so the whole epilogue runs where the output element is produced.
+    FuseOps puts the epilogue (bias, folded BN, activation, residual add) after the operator as
+    a chain of blocks, and some activations make it a DAG: SiLU reads its input twice
+    (x * sigmoid(x)). Every block between the producer and the function's last block is inlined
+    forward (compute_inline handles any number of readers), leaving one tail block to place.
     """
-    while True:
-        consumers = sch.get_consumers(block)
-        if len(consumers) != 1:
-            return
+    blocks = child_blocks(sch)
+    names = [sch.get(b).name_hint for b in blocks]
+    start = names.index(sch.get(producer).name_hint) + 1
+    after = blocks[start:]
+    if not after:
+        return None
+    for blk in after[:-1]:
         try:
-            sch.reverse_compute_inline(consumers[0])
-        except Exception:  # noqa: BLE001 - a consumer that reads more than one element stays
-            return
+            sch.compute_inline(blk)
+        except Exception:  # noqa: BLE001 - a block that cannot inline stays
+            pass
+    return child_blocks(sch)[-1] if child_blocks(sch)[-1] is not None else None
+
+
+def inline_consumers(sch, block) -> None:
+    """Fold the whole epilogue into `block`'s stores (an exact-shape output block): collapse it
+    to one tail block, then reverse-inline that tail. A tail that cannot inline (a broadcast to
+    a larger shape) stays; the rules place or bind it."""
+    tail = fold_epilogue(sch, block)
+    if tail is None or sch.get(tail).name_hint == sch.get(block).name_hint:
+        return
+    try:
+        sch.reverse_compute_inline(tail)
+    except Exception:  # noqa: BLE001
+        return
 
 
 def largest_divisor(n: int, limit: int, multiple_of: int = 1) -> int:

@@ -6,19 +6,23 @@ vector is whole (one AVX-512 register, two AVX2 registers).
 
 Schedules (dlight-style rules, `apply(func, target, tunable)`):
 - dr_depthwise: one task per (image, channel); the zero-padded input plane of that channel is
-  built in a scratch buffer (decompose_padding: a vector memset and a vector copy), every output
-  row is one wide vector whose K loop is the channel's kept taps; the fused epilogue runs on the
-  channel's plane while it is in L1.
+  built in a scratch buffer, every output row is one wide vector (16-lane multiples) whose K
+  loop is the channel's kept taps; the fused epilogue runs on the channel's plane while it is
+  in L1.
 - group_dense: one task per (pixel chunk, row block); the chunk of input rows a block's groups
   touch stays in cache while all row blocks use it; gr rows share each input load.
 - fallback: every other function gets its outer spatial loops parallel and its inner loop
   vectorised where the extent allows.
+
+Design space (tunable=True, for MetaSchedule): the pixel chunk of both sparse rules, over
+aligned values only (whole vectors of one row for the DR kernel, whole rows or row divisors for
+the group kernel). The dense-layer rules are fixed heuristics.
 """
 from __future__ import annotations
 
 from . import TargetSpec, register
-from .common import (as_dlight_rules, block_named, child_blocks, guarded, inline_consumers, largest_divisor,
-                     loop_extent, written_shape)
+from .common import (as_dlight_rules, block_named, child_blocks, fold_epilogue, guarded, inline_consumers,
+                     largest_divisor, loop_extent, written_shape)
 from .cost import SparseCost
 from .geometry import TileGeometry
 
@@ -44,13 +48,15 @@ def schedule_dr_depthwise(func, target, tunable):
     n, c, y, x = sch.get_loops(main)
     nc = sch.fuse(n, c)
     sch.parallel(nc)
-    chunk = largest_divisor(loop_extent(sch, x), CHUNK_LANES, multiple_of=1)
+    width = loop_extent(sch, x)
+    options = [d for d in (16, 32, 64) if width % d == 0] or [largest_divisor(width, CHUNK_LANES)]
+    chunk = choose(sch, tunable, options, largest_divisor(width, CHUNK_LANES))
     _, xi = sch.split(x, [None, chunk])
     sch.vectorize(xi)
+    # The channel's padded plane, built right before its rows are used (L1). Not decomposed
+    # into memset + copy: no faster here, and TVM 0.27 cannot print a trace holding
+    # decompose_padding, which MetaSchedule does when it searches this design space.
     sch.compute_at(pad, nc)
-    fill = sch.decompose_padding(pad, sch.get_loops(pad)[1])
-    for blk in (fill, pad):
-        sch.vectorize(sch.get_loops(blk)[-1])
     sch.reverse_compute_at(out, nc)
     sch.vectorize(sch.get_loops(out)[-1])
     return sch
@@ -71,17 +77,22 @@ def schedule_group_dense(func, target, tunable):
     if len(loops) == 3:                          # 1x1 conv: (n, row block, pixel)
         n, b, p = loops
         width = written_shape(sch, out)[-1]
-        chunk = pixel_chunk(loop_extent(sch, p), width)
+        pixels = loop_extent(sch, p)
+        chunk = pixel_chunk(pixels, width)
+        if tunable:                              # aligned alternatives of the same kind as the default
+            same = [c for c in pixel_chunks(pixels, width) if (c % width == 0) == (chunk % width == 0)]
+            chunk = choose(sch, True, same, chunk) if len(same) > 1 else chunk
         po, pi = sch.split(p, [None, chunk])
         sch.reorder(n, po, b, pi)
         sch.vectorize(pi)
-        if loop_extent(sch, n) * loop_extent(sch, po) >= 4 * threads:
+        if loop_extent(sch, n) * (pixels // (chunk if isinstance(chunk, int) else pixel_chunk(pixels, width))) \
+                >= 4 * threads:
             # enough pixel chunks: one task per chunk, its output gathered while in cache
             task = sch.fuse(n, po)
             sch.parallel(task)
             for blk in (gather, out):
                 sch.reverse_compute_at(blk, task)
-                vectorize_in_rows(sch, sch.get_loops(blk)[-1], chunk, width)
+                vectorize_in_rows(sch, sch.get_loops(blk)[-1], pixel_chunk(pixels, width), width)
         else:
             # few pixels (late layers): row blocks are tasks too; gather and output are a pass
             sch.parallel(sch.fuse(n, po, b))
@@ -106,6 +117,22 @@ def pixel_chunk(pixels: int, width: int) -> int:
     return largest_divisor(width, CHUNK_LANES, 16 if width % 16 == 0 else 1)
 
 
+def pixel_chunks(pixels: int, width: int) -> list[int]:
+    """Every aligned chunk the 1x1 kernel may use: whole rows (up to CHUNK_LANES) or divisors of
+    a long row; each divides the image."""
+    if width <= CHUNK_LANES:
+        return [r * width for r in range(1, CHUNK_LANES // width + 1) if (pixels // width) % r == 0]
+    return [d for d in range(8, CHUNK_LANES + 1, 8) if width % d == 0] or [pixel_chunk(pixels, width)]
+
+
+def choose(sch, tunable: bool, options: list[int], default: int):
+    """A design-space decision over `options` (MetaSchedule samples it), else `default`."""
+    options = sorted(set(options))
+    if tunable and len(options) > 1:
+        return sch.sample_categorical(options, [1.0 / len(options)] * len(options))
+    return default
+
+
 def vectorize_in_rows(sch, loop, chunk: int, width: int) -> None:
     """Vectorise a flat pixel loop only where a vector stays inside one image row: vectors whose
     y = p // W, x = p % W indices wrap rows are miscompiled by TVM 0.27's vectorizer."""
@@ -117,17 +144,8 @@ def vectorize_in_rows(sch, loop, chunk: int, width: int) -> None:
 
 
 def _epilogue_tail(sch, producer):
-    """Inline the elementwise chain after `producer` forward into its last block; return it."""
-    tail = None
-    block = producer
-    while True:
-        consumers = sch.get_consumers(block)
-        if len(consumers) != 1:
-            return tail
-        nxt = consumers[0]
-        if tail is not None:
-            sch.compute_inline(tail)
-        tail = block = nxt
+    """The single block the epilogue after `producer` collapses to (see common.fold_epilogue)."""
+    return fold_epilogue(sch, producer)
 
 
 def _conv_block(sch):
@@ -212,18 +230,27 @@ def schedule_dense_depthwise(func, target, tunable):
     pad = block_named(sch, "pad_temp")
     tail = _epilogue_tail(sch, conv)
     nn, ff, yy, xx, rc, ry, rx = loops
-    sch.reorder(nn, ff, yy, rc, ry, rx, xx)
+    kw, out_w = loop_extent(sch, rx), loop_extent(sch, xx)
+    chunk = largest_divisor(out_w, CHUNK_LANES)
+    xo, xi = sch.split(xx, [None, chunk])
+    sch.reorder(nn, ff, yy, xo, rc, ry, rx, xi)      # taps inside the pixel chunk: sums stay in registers
     nc = sch.fuse(nn, ff)
     sch.parallel(nc)
-    sch.vectorize(xx)
+    sch.unroll(ry)
+    sch.unroll(rx)
+    sch.vectorize(xi)
     sch.decompose_reduction(conv, rc)
     if pad is not None:
         sch.compute_at(pad, nc)
+        pad_w = written_shape(sch, pad)[-1]
+        stride = (pad_w - kw) // (out_w - 1) if out_w > 1 else 1
         try:
             fill = sch.decompose_padding(pad, sch.get_loops(pad)[1])
             sch.vectorize(sch.get_loops(fill)[-1])
         except Exception:  # noqa: BLE001 - no padding to decompose
             pass
+        if stride > 1 and pad_w % stride == 0:        # even/odd columns apart: strided taps load whole vectors
+            sch.transform_layout(pad, ("write", 0), lambda n, c, h, w: (n, c, h, w % stride, w // stride))
         sch.vectorize(sch.get_loops(pad)[-1])
     if tail is not None:
         sch.reverse_compute_at(tail, nc)

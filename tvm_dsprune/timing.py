@@ -1,7 +1,10 @@
 """Side-by-side timing on a shared, noisy machine.
 
 Every system is timed in rounds that interleave with the others (round 1: A, B, C; round 2: A,
-B, C; ...), each phase starting with one discarded call, so a burst of load hits them all alike.
+B, C; ...), so a burst of load hits them all alike. Each phase starts after a short pause and
+one discarded call: thread pools (onnxruntime's, TVM's) spin for a while after a run, and a
+system must not be timed while the previous one's threads still hold the cores. onnxruntime
+keeps spinning enabled: it is faster that way (about 25% here), and it is the baseline.
 Reported: the median over rounds of each round's mean per-call time.
 """
 from __future__ import annotations
@@ -43,13 +46,14 @@ def calls_per_round(fn: Callable[[], object], target_s: float = 0.05) -> int:
 
 
 def interleaved(systems: dict[str, Callable[[], object]], rounds: int = 7,
-                progress: Callable[[str], None] | None = None) -> dict[str, dict]:
+                progress: Callable[[str], None] | None = None, settle_s: float = 0.05) -> dict[str, dict]:
     """{name: {"median_ms", "min_ms", "samples_ms"}} from interleaved rounds."""
     number = {name: calls_per_round(fn) for name, fn in systems.items()}
     samples: dict[str, list[float]] = {name: [] for name in systems}
     for r in range(rounds):
         for name, fn in systems.items():
-            fn()                                       # warm-up after the previous system's phase
+            time.sleep(settle_s)                       # let the previous system's threads go idle
+            fn()
             t = time.perf_counter()
             for _ in range(number[name]):
                 fn()

@@ -19,15 +19,21 @@ OP = "group_dense"
 
 
 def build_conv1x1(n: int, k: int, f: int, h: int, w: int, gr: int, gc: int, num_groups: int,
-                  num_blocks: int, dtype: str = "float32", local_accumulator: bool = False):
+                  num_blocks: int, dtype: str = "float32", local_accumulator: bool = False,
+                  vector_lanes: int = 1):
     """PrimFunc(data[N,K,H,W], row_pos[F], block_ptr[B,2], group_col[NG], group_val[NG,gr,gc],
     out[N,F,H,W]) with B = num_blocks row blocks of the compacted weight.
 
     The pixel dimension p = y*W + x is walked flat (contiguous in NCHW) in the main block, which
     reads the input through a flat [N, K, H*W] view; the output block writes the 4-D output
-    (schedules vectorise it only within an image row). local_accumulator: as in dr_depthwise."""
+    (schedules vectorise it only within an image row). local_accumulator: as in dr_depthwise.
+    vector_lanes (GPU form, H*W divisible by it): every block instance computes that many
+    consecutive pixels in a vectorised inner loop with a [gr, lanes] local sum — float4 loads of
+    the input rows and float4 sums on Mali (a vectorised loop over a block with a one-element
+    local sum would give every lane the same sum)."""
     I = T.int64
     LOCAL = local_accumulator
+    V = vector_lanes if local_accumulator and (h * w) % vector_lanes == 0 else 1
     B = num_blocks
     P = h * w
     NG = max(1, num_groups)
@@ -43,14 +49,28 @@ def build_conv1x1(n: int, k: int, f: int, h: int, w: int, gr: int, gc: int, num_
         flat = T.decl_buffer((I(n), I(k), I(P)), dtype, data=data.data)
         acc = T.sblock_alloc_buffer((I(n), I(B * gr), I(P)), dtype)
         res = T.sblock_alloc_buffer((I(n), I(f), I(P)), dtype)
-        for vn_, b_, p_ in T.grid(I(n), I(B), I(P)):
+        for vn_, b_, p_ in T.grid(I(n), I(B), I(P // V)):
             with T.sblock("group_dense"):
                 vn, vb, vp = T.axis.remap("SSS", [vn_, b_, p_])
                 T.reads(block_ptr[vb, I(0):I(2)], group_col[I(0):I(NG)], group_val[I(0):I(NG), I(0):I(gr), I(0):I(gc)],
-                        flat[vn, I(0):I(k), vp])
-                T.writes(acc[vn, vb * I(gr):vb * I(gr) + I(gr), vp])
+                        flat[vn, I(0):I(k), vp * I(V):vp * I(V) + I(V)])
+                T.writes(acc[vn, vb * I(gr):vb * I(gr) + I(gr), vp * I(V):vp * I(V) + I(V)])
                 T.sblock_attr({"dsprune.op": OP})
-                if LOCAL:
+                if V > 1:
+                    sv = T.sblock_alloc_buffer((gr, V), dtype, scope="local")
+                    for r in range(I(gr)):
+                        for v in T.vectorized(I(V)):
+                            sv[r, v] = tirx.const(0, dtype)
+                    for j in range(block_ptr[vb, 0], block_ptr[vb, 1]):
+                        for cc in range(I(gc)):
+                            for r in range(I(gr)):
+                                for v in T.vectorized(I(V)):
+                                    sv[r, v] = sv[r, v] + group_val[j, r, cc] * flat[
+                                        vn, T.Cast("int64", group_col[j]) + cc, vp * I(V) + v]
+                    for r in range(I(gr)):
+                        for v in T.vectorized(I(V)):
+                            acc[vn, vb * I(gr) + r, vp * I(V) + v] = sv[r, v]
+                elif LOCAL:
                     s = T.sblock_alloc_buffer((gr,), dtype, scope="local")
                     for r in range(I(gr)):
                         s[r] = tirx.const(0, dtype)

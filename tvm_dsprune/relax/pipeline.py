@@ -1,7 +1,7 @@
 """The per-target Relax pipeline: fold -> sparsify -> legalize/fuse -> schedules -> lower.
 
 Built from TVM's own backend pipelines (relax.backend.{cpu_generic,cuda,gpu_generic}), with the
-sparsify passes before legalization and the schedule collection's rules applied to every fused
+sparsify passes before legalization, a vectorisable exp/sigmoid on CPUs (fast_math) and the schedule collection's rules applied to every fused
 PrimFunc (dlight's ApplyDefaultSchedule); on GPUs dlight's default GPU rules follow ours for
 everything the collection does not cover. Plain `tvm.compile` on llvm would not fuse at all.
 """
@@ -12,6 +12,7 @@ import os
 import tvm
 from tvm import relax
 
+from .fast_math import legalize_map
 from .layer_records import LayerNames
 from .sparsify_dense import SparsifyDense
 from .sparsify_depthwise import SparsifyDepthwise
@@ -67,7 +68,8 @@ def sparsify_passes(spec, sparse: str = "auto", names: LayerNames | None = None,
     names = names if names is not None else LayerNames()
     gpu = spec.family != "cpu"               # GPU thread binding needs the local-accumulator form
     return [SparsifyDepthwise(g, spec.cost, sparse, g.pixel_tile, names, records, local_accumulator=gpu),
-            SparsifyDense(spec.cost, sparse, names, records, local_accumulator=gpu)]
+            SparsifyDense(spec.cost, sparse, names, records, local_accumulator=gpu,
+                          vector_lanes=g.vector_width if spec.family == "opencl" else 1)]
 
 
 def build_pipeline(spec, target: tvm.target.Target, sparse: str = "auto",
@@ -82,7 +84,7 @@ def build_pipeline(spec, target: tvm.target.Target, sparse: str = "auto",
 
     prepare = [relax.transform.FoldBatchnormToConv2D(), relax.transform.DecomposeOpsForInference(),
                relax.transform.FoldConstant()]
-    fuse = [relax.transform.LegalizeOps(), relax.transform.AnnotateTIROpPattern(),
+    fuse = [relax.transform.LegalizeOps(legalize_map(target)), relax.transform.AnnotateTIROpPattern(),
             relax.transform.FoldConstant(), relax.transform.FuseOps(), relax.transform.FuseTIR()]
     tuned = [relax.transform.MetaScheduleApplyDatabase(enable_warning=False)] if database is not None else []
     schedule = [dl.ApplyDefaultSchedule(*schedule_rules(spec, target))]

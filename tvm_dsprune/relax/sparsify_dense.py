@@ -57,9 +57,10 @@ def _common_reason(data, weight) -> str:
 
 @relax.expr_functor.mutator
 class _Rewriter(relax.PyExprMutator):
-    def __init__(self, mod, cost, mode, names, records, local_accumulator):
+    def __init__(self, mod, cost, mode, names, records, local_accumulator, vector_lanes):
         super().__init__(mod)
         self.cost, self.mode, self.local_accumulator = cost, mode, local_accumulator
+        self.vector_lanes = vector_lanes
         self.names, self.records = names, records
 
     def visit_call_(self, call):
@@ -97,7 +98,8 @@ class _Rewriter(relax.PyExprMutator):
             return call
         n, k, h, wd = _static(data.ty.shape)
         func = group_dense.build_conv1x1(n, k, wshape[0], h, wd, fmt.gr, fmt.gc, fmt.group_val.shape[0],
-                                         fmt.num_blocks, local_accumulator=self.local_accumulator)
+                                         fmt.num_blocks, local_accumulator=self.local_accumulator,
+                                         vector_lanes=self.vector_lanes)
         return self._emit(func, data, fmt, rec, (n, wshape[0], h, wd))
 
     def _matmul(self, call):
@@ -149,18 +151,21 @@ class _Rewriter(relax.PyExprMutator):
 @tvm.ir.transform.module_pass(opt_level=0, name="SparsifyDense")
 class SparsifyDense:
     """mode: "auto" | "on" | "off"; cost: the target's SparseCost;
-    records / names / local_accumulator as in SparsifyDepthwise."""
+    records / names / local_accumulator as in SparsifyDepthwise; vector_lanes: pixels per block
+    instance of the GPU form (kernels/group_dense.py; Mali: 4)."""
 
     def __init__(self, cost, mode: str = "auto", names: LayerNames | None = None,
-                 records: list | None = None, local_accumulator: bool = False):
+                 records: list | None = None, local_accumulator: bool = False, vector_lanes: int = 1):
         if mode not in ("auto", "on", "off"):
             raise ValueError(f"mode must be auto, on or off, got {mode!r}")
         self.cost, self.mode, self.local_accumulator = cost, mode, local_accumulator
+        self.vector_lanes = vector_lanes
         self.names = names if names is not None else LayerNames()
         self.records = records if records is not None else []
 
     def transform_module(self, mod, ctx):
-        rw = _Rewriter(mod, self.cost, self.mode, self.names, self.records, self.local_accumulator)
+        rw = _Rewriter(mod, self.cost, self.mode, self.names, self.records, self.local_accumulator,
+                       self.vector_lanes)
         for gv, func in mod.functions_items():
             if isinstance(func, relax.Function):
                 rw.builder_.update_func(gv, rw.visit_expr(func))

@@ -1,0 +1,125 @@
+"""Every sparse-kernel schedule is a MetaSchedule design space: its knobs are sampled decisions,
+any sample builds and computes the same function, and MetaSchedule can search it."""
+import numpy as np
+import pytest
+import tvm
+from tvm import s_tir
+
+from tvm_dsprune.kernels import dr_depthwise, group_dense
+from tvm_dsprune.schedules import cpu, cuda, gpu, jetson_orin, mali, mali_g78
+from tvm_dsprune.sparse import dr_format, group_format
+
+CPU = tvm.target.Target({"kind": "llvm", "num-cores": 2})
+CUDA = tvm.target.Target({"kind": "cuda", "arch": "sm_80"}, host={"kind": "llvm"})
+MALI = tvm.target.Target({"kind": "opencl", "device": "mali"}, host={"kind": "llvm"})
+
+
+def dw_case(c=48, h=28, gpu_form=False, seed=0):
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((c, 1, 3, 3)).astype("float32")
+    w[rng.random(w.shape) < 0.7] = 0
+    fmt = dr_format.from_weight(w, 16, 4)
+    shape = dr_depthwise.DWConvShape(1, c, h, h, 3, 3, (1, 1), (1, 1, 1, 1))
+    func = dr_depthwise.build(shape, fmt.col_val.size, 1 if gpu_form else 16, local_accumulator=gpu_form)
+    x = rng.standard_normal((1, c, h, h)).astype("float32")
+    import torch
+    ref = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding=1, groups=c).numpy()
+    args = [x, fmt.chan_ptr, fmt.col_tap.reshape(-1), fmt.col_val.reshape(-1), np.zeros_like(ref)]
+    return func.with_attr("global_symbol", "main"), args, ref
+
+
+def gd_case(f=32, k=48, h=8, gpu_form=False, lanes=1, seed=1):
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((f, k)).astype("float32")
+    w[rng.random(w.shape) < 0.75] = 0
+    w[::5] = 0                                            # some filter-pruned rows
+    fmt = group_format.cover(w, (1, 4))
+    func = group_dense.build_conv1x1(1, k, f, h, h, 1, 4, fmt.group_val.shape[0], fmt.num_blocks,
+                                     local_accumulator=gpu_form, vector_lanes=lanes)
+    x = rng.standard_normal((1, k, h, h)).astype("float32")
+    ref = np.einsum("fk,nkhw->nfhw", w, x)
+    args = [x, fmt.row_pos, fmt.block_ptr, fmt.group_col, fmt.group_val, np.zeros_like(ref)]
+    return func.with_attr("global_symbol", "main"), args, ref
+
+
+RULES = [
+    ("cpu dr", cpu.schedule_dr_depthwise, CPU, lambda: dw_case()),
+    ("cpu group", cpu.schedule_group_dense, CPU, lambda: gd_case()),
+    ("cuda dr", lambda f, t, tun: gpu.schedule_dr_depthwise(f, t, tun, cuda.KNOBS), CUDA, lambda: dw_case(gpu_form=True)),
+    ("cuda group", lambda f, t, tun: gpu.schedule_group_dense(f, t, tun, cuda.KNOBS), CUDA,
+     lambda: gd_case(gpu_form=True)),
+    ("orin dr", lambda f, t, tun: gpu.schedule_dr_depthwise(f, t, tun, jetson_orin.KNOBS), CUDA,
+     lambda: dw_case(gpu_form=True)),
+    ("mali dr", lambda f, t, tun: gpu.schedule_dr_depthwise(f, t, tun, mali.KNOBS), MALI, lambda: dw_case(gpu_form=True)),
+    ("mali group", lambda f, t, tun: gpu.schedule_group_dense(f, t, tun, mali.KNOBS), MALI,
+     lambda: gd_case(gpu_form=True, lanes=4)),
+    ("g78 group", lambda f, t, tun: gpu.schedule_group_dense(f, t, tun, mali_g78.KNOBS), MALI,
+     lambda: gd_case(gpu_form=True, lanes=4)),
+]
+
+
+@pytest.mark.parametrize("name,rule,target,case", RULES, ids=[r[0] for r in RULES])
+def test_tunable_schedule_samples_its_knobs(name, rule, target, case):
+    func, _, _ = case()
+    sch = rule(func, target, True)
+    kinds = [inst.kind.name for inst in sch.trace.insts]
+    assert "SampleCategorical" in kinds
+    assert sch.trace.as_python()                 # the trace prints: MetaSchedule logs it while searching
+    fixed = rule(func, target, False)
+    assert "SampleCategorical" not in [inst.kind.name for inst in fixed.trace.insts]
+
+
+@pytest.mark.parametrize("name,rule,target,case", [r for r in RULES if r[2] is CPU], ids=["cpu dr", "cpu group"])
+def test_every_cpu_sample_computes_the_same(name, rule, target, case):
+    func, args, ref = case()
+    for _ in range(6):
+        sch = rule(func, target, True)
+        lib = tvm.compile(sch.mod, target=target)
+        tensors = [tvm.runtime.tensor(a) for a in args]
+        lib["main"](*tensors)
+        np.testing.assert_allclose(tensors[-1].numpy(), ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name,rule,target,case", [r for r in RULES if r[2] is MALI], ids=["mali dr", "mali group", "g78 group"])
+def test_every_mali_sample_computes_the_same_on_pocl(name, rule, target, case):
+    pytest.importorskip("pyopencl")
+    from tvm_dsprune.pocl import OpenCLModel, lower_function
+
+    func, args, ref = case()
+    for _ in range(4):
+        sch = rule(func, target, True)
+        lowered, sources = lower_function("main", sch.mod["main"], target)
+        runner = OpenCLModel.__new__(OpenCLModel)
+        import pyopencl as cl
+        from tvm_dsprune.pocl import pocl_context
+        runner.cl, runner.ctx = cl, pocl_context()
+        runner.queue = cl.CommandQueue(runner.ctx)
+        runner.funcs = {"main": lowered}
+        runner.kernels = {k: getattr(cl.Program(runner.ctx, src).build(), k) for k, src in sources.items()}
+        out = [a.copy() for a in args]
+        runner.call("main", out)
+        np.testing.assert_allclose(out[-1], ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name,rule,target,case", [r for r in RULES if r[2] is CUDA], ids=["cuda dr", "cuda group", "orin dr"])
+def test_every_cuda_sample_builds(name, rule, target, case):
+    func, _, _ = case()
+    for _ in range(4):
+        sch = rule(func, target, True)
+        ex = tvm.compile(sch.mod, target=target)
+        assert "__global__" in ex.mod.imports[0].inspect_source()
+
+
+@pytest.mark.slow
+def test_metaschedule_searches_the_cpu_design_space(tmp_path):
+    from tvm_dsprune.tuning import tune_kernel
+
+    func, args, ref = dw_case(c=32, h=28)
+    db, best = tune_kernel(func, cpu.schedule_dr_depthwise, CPU, tmp_path / "ms", args, trials=6)
+    records = db.get_all_tuning_records()
+    assert len(records) == 6 and all(float(r.run_secs[0]) < 1.0 for r in records)
+    assert (tmp_path / "ms" / "database_tuning_record.json").exists()
+    lib = tvm.compile(best.mod, target=CPU)
+    tensors = [tvm.runtime.tensor(a) for a in args]
+    lib["main"](*tensors)
+    np.testing.assert_allclose(tensors[-1].numpy(), ref, rtol=1e-5, atol=1e-5)
