@@ -15,7 +15,7 @@ import importlib
 import logging
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Callable
+from typing import Callable
 
 from .cost import SparseCost
 from .geometry import TileGeometry

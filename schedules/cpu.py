@@ -29,7 +29,11 @@ from .geometry import TileGeometry
 GEOMETRY = TileGeometry(dr_group=16, k_tile=4, group=(1, 4), thread_rows=4, workgroup_rows=16,
                         vector_width=16, tile_overhead=1.0, pixel_tile=16)
 
-COST = SparseCost(dw_column=1.1, group_mac=1.3, group_fixed=2.0,
+# Measured here (BENCHMARKS.md, per layer against the dense schedules of this file): the DR
+# kernel wins from ~50% pruned on; a stored multiply-add of the group kernel costs about three of
+# the dense 1x1 conv's (a 50% filter-pruned layer is no faster sparse, a 90% 1x4-group layer is
+# 2-2.5x faster), so `auto` keeps half-pruned 1x1 layers dense.
+COST = SparseCost(dw_column=1.6, group_mac=3.0, group_fixed=2.0,
                   group_shapes=((1, 1), (1, 4), (1, 8), (4, 1), (4, 4), (1, 16)))
 
 CHUNK_LANES = 64          # pixels per vector chunk: 4 AVX-512 registers of independent FMAs

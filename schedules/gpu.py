@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .common import block_named, inline_consumers, largest_divisor, loop_extent, written_shape
+from .common import block_named, inline_consumers, loop_extent, written_shape
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def schedule_dr_depthwise(func, target, tunable, knobs: GPUKnobs = GPUKnobs()):
     out = sch.get_sblock("dr_depthwise_out")
     inline_consumers(sch, out)
     n, c, y, x = sch.get_loops(main)
-    channels, pixels = loop_extent(sch, c), loop_extent(sch, y) * loop_extent(sch, x)
+    channels = loop_extent(sch, c)
     ty = knob(sch, tunable, knobs.channel_threads, knobs.default_channel_threads, channels)
     tx = knob(sch, tunable, knobs.pixel_threads, knobs.default_pixel_threads)
     in_shape = [int(d) for d in sch.get(main).reads[-1].source.shape]

@@ -1,7 +1,6 @@
 """Every zoo model, pruned with every method, compiled with sparse kernels, equals onnxruntime on
 the pruned model (relative error < 1e-4). Big models run at 64x64 to keep CI fast: compile time
 does not depend on resolution, and every layer shape class is still there."""
-import numpy as np
 import pytest
 
 from conftest import run_ort

@@ -30,6 +30,7 @@ def test_package_holds_library_and_meta(tiny_pkg):
         assert sorted(tar.getnames()) == ["lib.so", "meta.json"]
         meta = json.loads(tar.extractfile("meta.json").read())
     assert meta["format"] == "tvm-dsprune-package" and meta["target"]["kind"] == "llvm"
+    assert "mcpu" in meta["target"] or "mtriple" in meta["target"]       # the whole target, not its kind
     assert meta["inputs"] == [{"name": "input", "shape": [1, 3, 32, 32], "dtype": "float32"}]
     assert meta["outputs"] == [{"name": "output", "shape": [1, 10], "dtype": "float32"}]
     assert meta["tvm_version"] and meta["tvm_dsprune_version"]
@@ -138,3 +139,18 @@ def test_cli_compile_errors_are_one_line(tmp_path, capsys):
     assert err.count("\n") == 0 and "no such file" in err
     assert main(["run", str(tmp_path / "no.tar")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_tuning_records_for_another_target_are_refused(zoo_onnx, tmp_path):
+    db = tmp_path / "db"
+    db.mkdir()
+    (db / "database_workload.json").write_text("")
+    (db / "database_tuning_record.json").write_text(json.dumps([0, [[], [1e-5], {"kind": "cuda", "arch": "sm_80"}, []]]) + "\n")
+    with pytest.raises(InputError, match="are for target kind='cuda', not 'llvm'"):
+        compile(zoo_onnx("tiny"), "llvm", tmp_path / "m.tar", tuning_records=db)
+    with pytest.raises(InputError, match="not a MetaSchedule database folder"):
+        compile(zoo_onnx("tiny"), "llvm", tmp_path / "m.tar", tuning_records=tmp_path / "nothing")
+    (db / "database_tuning_record.json").write_text("not json\n")
+    with pytest.raises(InputError, match="is not a MetaSchedule tuning record"):
+        compile(zoo_onnx("tiny"), "llvm", tmp_path / "m.tar", tuning_records=db)
+    assert not (tmp_path / "m.tar").exists()

@@ -1,5 +1,4 @@
 """Mali (OpenCL) kernels run on PoCL through the harness and equal onnxruntime."""
-import numpy as np
 import pytest
 
 pytest.importorskip("pyopencl")

@@ -4,7 +4,8 @@ Per DW layer of a zoo model: the layer alone (conv + bias + ReLU, the model's ow
 input size) in onnxruntime dense, TVM dense, and TVM sparse with DEPrune-B masks at 50/80/90%.
 End to end per zoo model: onnxruntime on the dense and on the pruned model (it cannot skip the
 zeros), TVM dense, TVM pruned (DEPrune-BH DW 0.78, PW filter-l2 0.5). Every figure is the median
-of interleaved rounds (see timing.py); results come back as a dict and print as tables.
+over rounds, each system timed in a process of its own (see timing.py); results come back as a
+dict and print as tables.
 """
 from __future__ import annotations
 
@@ -50,12 +51,15 @@ def depthwise_layers(onnx_path) -> list[dict]:
 def single_layer_onnx(layer: dict, weight: np.ndarray) -> bytes:
     from onnx import TensorProto, helper, numpy_helper
 
-    c = weight.shape[0]
+    c, _, kh, kw = weight.shape
+    n, _, h, w = layer["input"]
+    (sh, sw), (pt, pl, pb, pr) = layer["strides"], layer["pads"]
+    out_shape = [n, c, (h + pt + pb - kh) // sh + 1, (w + pl + pr - kw) // sw + 1]
     g = helper.make_graph(
         [helper.make_node("Conv", ["x", "w", "b"], ["y"], group=c, strides=layer["strides"], pads=layer["pads"]),
          helper.make_node("Relu", ["y"], ["z"])], "dw",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, layer["input"])],
-        [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, out_shape)],
         [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(layer["bias"], "b")])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
     m.ir_version = 8
@@ -67,7 +71,7 @@ def bench_layers(model: str, workdir: Path, rounds: int, say) -> list[dict]:
     from .compile_model import compile
     from .pruning.dcp import bwt_mask
     from .run_model import LoadedModel
-    from .timing import interleaved, ort_runner, relative_error, ort_session
+    from .timing import isolated, ort_session, relative_error
 
     group = targets.resolve("llvm").geometry.dr_group
     src = zoo.export(model, workdir / f"{model}.onnx")
@@ -76,22 +80,19 @@ def bench_layers(model: str, workdir: Path, rounds: int, say) -> list[dict]:
         w = layer["weight"]
         x = np.random.default_rng(i).standard_normal(layer["input"]).astype("float32")
         feed = {"x": x}
-        dense_bytes = single_layer_onnx(layer, w)
-        (workdir / "dense.onnx").write_bytes(dense_bytes)
-        systems = {"onnxruntime dense": ort_runner(dense_bytes, feed)}
+        (workdir / "dense.onnx").write_bytes(single_layer_onnx(layer, w))
+        systems = {"onnxruntime dense": ("onnxruntime", workdir / "dense.onnx")}
         compile(workdir / "dense.onnx", "llvm", workdir / "dense.tar", sparse="off")
-        systems["TVM dense"] = LoadedModel(workdir / "dense.tar").runner(feed)
+        systems["TVM dense"] = ("tvm", workdir / "dense.tar")
         for r in RATIOS:
-            pw = w * bwt_mask(w, r, group)
-            pb = single_layer_onnx(layer, pw)
+            pb = single_layer_onnx(layer, w * bwt_mask(w, r, group))
             (workdir / f"p{r}.onnx").write_bytes(pb)
             compile(workdir / f"p{r}.onnx", "llvm", workdir / f"p{r}.tar", sparse="on")
-            lm = LoadedModel(workdir / f"p{r}.tar")
-            err = relative_error(lm(feed)["z"], ort_session(pb).run(None, feed)[0])
+            err = relative_error(LoadedModel(workdir / f"p{r}.tar")(feed)["z"], ort_session(pb).run(None, feed)[0])
             if err > 1e-4:
                 raise RuntimeError(f"{model} layer {layer['name']} at {r}: relative error {err:.1e} vs onnxruntime")
-            systems[f"TVM sparse {int(r * 100)}%"] = lm.runner(feed)
-        t = interleaved(systems, rounds=rounds)
+            systems[f"TVM sparse {int(r * 100)}%"] = ("tvm", workdir / f"p{r}.tar")
+        t = isolated(systems, feed, rounds=rounds, together=True)
         c, _, kh, kw = w.shape
         row = {"model": model, "layer": layer["name"], "channels": c, "kernel": f"{kh}x{kw}",
                "stride": layer["strides"][0], "input": "x".join(map(str, layer["input"][2:])),
@@ -107,7 +108,7 @@ def bench_end_to_end(model: str, workdir: Path, rounds: int, say, dw="dcp-bh:0.7
     from .compile_model import compile
     from .pruning.onnx_prune import prune
     from .run_model import LoadedModel
-    from .timing import interleaved, ort_runner, ort_session, relative_error
+    from .timing import isolated, ort_session, relative_error
 
     src = zoo.export(model, workdir / f"{model}.onnx")
     pruned = workdir / f"{model}_pruned.onnx"
@@ -115,10 +116,9 @@ def bench_end_to_end(model: str, workdir: Path, rounds: int, say, dw="dcp-bh:0.7
     d = compile(src, "llvm", workdir / f"{model}_dense.tar", sparse="off")
     p = compile(pruned, "llvm", workdir / f"{model}_pruned.tar", sparse="auto")
     feed = {"input": zoo.example_input(model).numpy()}
-    md, mp = LoadedModel(d.package), LoadedModel(p.package)
-    err = relative_error(mp(feed)["output"], ort_session(pruned).run(None, feed)[0])
-    t = interleaved({"onnxruntime dense": ort_runner(src, feed), "onnxruntime pruned": ort_runner(pruned, feed),
-                     "TVM dense": md.runner(feed), "TVM pruned": mp.runner(feed)}, rounds=rounds)
+    err = relative_error(LoadedModel(p.package)(feed)["output"], ort_session(pruned).run(None, feed)[0])
+    t = isolated({"onnxruntime dense": ("onnxruntime", src), "onnxruntime pruned": ("onnxruntime", pruned),
+                  "TVM dense": ("tvm", d.package), "TVM pruned": ("tvm", p.package)}, feed, rounds=rounds)
     row = {"model": model, "pruning": f"DW {dw}, PW {pw}", "sparse_layers": p.report["summary"]["sparse"],
            "rel_error_vs_onnxruntime": err, **{k: v["median_ms"] for k, v in t.items()}}
     say(f"  {model}: " + ", ".join(f"{k} {v['median_ms']:.2f} ms" for k, v in t.items()) + f" (rel. error {err:.1e})")

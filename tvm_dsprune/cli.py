@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from . import __version__
 from .errors import InputError
@@ -182,31 +181,34 @@ def add_run(sub) -> None:
 def cmd_run(args) -> int:
     import numpy as np
 
-    from .run_model import run
+    from .run_model import LoadedModel, load_inputs
 
     if args.repeat < 0:
         raise InputError(f"--repeat {args.repeat}: must be >= 0")
-    result = run(args.package, args.inputs, device=args.device, repeat=args.repeat, outputs=args.outputs)
-    for name, y in result.outputs.items():
+    model = LoadedModel(args.package, args.device)
+    feed = load_inputs(args.inputs, model.package.inputs)
+    outputs = model(feed)
+    for name, y in outputs.items():
         line = (f"{name}: shape {list(y.shape)} {y.dtype}, min {y.min():.4g}, max {y.max():.4g}, "
                 f"mean {y.mean():.4g}")
-        if y.ndim == 2 and y.shape[0] >= 1 and y.shape[1] > 1:
-            top = np.argsort(-y[0])[:5]
-            line += f", top-5 of row 0: {top.tolist()}"
+        if y.ndim == 2 and y.shape[1] > 1:
+            line += f", top-5 of row 0: {np.argsort(-y[0])[:5].tolist()}"
         print(line)
     if args.compare_onnx:
-        from .run_model import LoadedModel, load_inputs
         from .timing import ort_session, relative_error
 
-        infos = LoadedModel(args.package, args.device).package.inputs
-        feed = load_inputs(args.inputs, infos)
         ref = ort_session(args.compare_onnx).run(None, feed)
-        for (name, y), r in zip(result.outputs.items(), ref):
+        for (name, y), r in zip(outputs.items(), ref):
             print(f"{name}: relative error vs onnxruntime {relative_error(y, r):.2e}")
-    if result.latency_ms:
-        print(f"median latency {result.median_ms:.3f} ms over {len(result.latency_ms)} runs "
-              f"(min {min(result.latency_ms):.3f} ms)")
+    if args.repeat:
+        lat = model.time(feed, repeat=args.repeat)
+        print(f"median latency {float(np.median(lat)):.3f} ms over {len(lat)} runs (min {min(lat):.3f} ms)")
     if args.outputs:
+        from .outputs import output_set
+
+        with output_set() as out:
+            with open(out.path(args.outputs), "wb") as f:
+                np.savez(f, **outputs)
         print(f"wrote {args.outputs}")
     return 0
 
@@ -218,7 +220,7 @@ def add_bench(sub) -> None:
                    help="models for the end-to-end table")
     p.add_argument("--no-layers", action="store_true", help="skip the per-layer table")
     p.add_argument("--no-e2e", action="store_true", help="skip the end-to-end table")
-    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds per measurement (default 5)")
+    p.add_argument("--rounds", type=int, default=5, help="timing rounds per measurement (default 5)")
     p.add_argument("--json", metavar="FILE", help="write all results as JSON")
     p.add_argument("--markdown", metavar="FILE", help="write the tables as markdown")
     p.set_defaults(func=cmd_bench)
@@ -247,7 +249,7 @@ def add_demo(sub) -> None:
                                     "sparse for this CPU, checked against onnxruntime, timed")
     p.add_argument("--workdir", default="dsprune-demo", help="folder for the demo's files (default ./dsprune-demo)")
     p.add_argument("--model", default="mobilenet_v2", help="zoo model (default mobilenet_v2)")
-    p.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds (default 7)")
+    p.add_argument("--rounds", type=int, default=5, help="timing rounds (default 5)")
     p.set_defaults(func=cmd_demo)
 
 

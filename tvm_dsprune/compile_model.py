@@ -73,7 +73,6 @@ def compile(model, target="llvm", output=None, *, sparse: str = "auto", input_sh
     report: also write the compile report (JSON) here. progress: a callable(str) for status.
     """
     import tvm
-    from tvm import relax
     from tvm.relax.frontend.onnx import from_onnx
 
     from .pruning import onnx_model
@@ -110,7 +109,7 @@ def compile(model, target="llvm", output=None, *, sparse: str = "auto", input_sh
     ex = tvm.compile(mod, target=tvm_target, relax_pipeline=tvm.transform.Sequential([]))
     outputs = _output_infos(mod, proto)
     rep = _report(names.sort(records), spec.name, sparse)
-    meta = {"target": _target_dict(tvm_target), "target_name": spec.name,
+    meta = {"target": pl.target_dict(tvm_target), "target_name": spec.name,
             "target_host": dict(host) if host else (dict(spec.host) if spec.host and spec.target["kind"] != "llvm" else {}),
             "inputs": [i.as_dict() for i in inputs], "outputs": [o.as_dict() for o in outputs],
             "sparse": sparse, "report": rep, "compile_seconds": round(time.perf_counter() - t0, 1)}
@@ -126,14 +125,6 @@ def compile(model, target="llvm", output=None, *, sparse: str = "auto", input_sh
         with output_set() as out:
             out.path(report).write_text(json.dumps(rep, indent=1))
     return result
-
-
-def _target_dict(t) -> dict:
-    """A JSON-able dict of a tvm Target (kind plus the attributes that were set)."""
-    try:
-        return json.loads(t.json())
-    except Exception:  # noqa: BLE001 - fall back to the kind alone
-        return {"kind": t.kind.name}
 
 
 def _output_infos(mod, proto) -> list[TensorInfo]:

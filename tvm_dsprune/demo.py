@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 
 DW_SPEC = "dcp-bh:0.78"
 PW_SPEC = "filter-l2:0.5"
 
 
-def run_demo(workdir="dsprune-demo", model: str = "mobilenet_v2", rounds: int = 7,
+def run_demo(workdir="dsprune-demo", model: str = "mobilenet_v2", rounds: int = 5,
              say=print) -> dict:
     from . import zoo
     from .compile_model import compile
     from .pruning.onnx_prune import prune
     from .run_model import LoadedModel
-    from .timing import cpu_count, interleaved, ort_runner, ort_session, relative_error
+    from .timing import cpu_count, isolated, ort_session, relative_error
 
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -49,11 +48,11 @@ def run_demo(workdir="dsprune-demo", model: str = "mobilenet_v2", rounds: int = 
     say(f"      TVM dense vs onnxruntime (dense model): relative error {err_dense:.1e}")
     say(f"      TVM pruned vs onnxruntime (pruned model): relative error {err_sparse:.1e}")
 
-    say(f"[6/6] time, {rounds} interleaved rounds, {cpu_count()} threads each")
-    times = interleaved({"onnxruntime dense": ort_runner(dense_onnx, feed),
-                         "TVM dense": m_dense.runner(feed),
-                         "TVM pruned": m_sparse.runner(feed)}, rounds=rounds,
-                        progress=lambda m: say("      " + m))
+    say(f"[6/6] time: {rounds} rounds, each system in a process of its own, {cpu_count()} threads")
+    times = isolated({"onnxruntime dense": ("onnxruntime", dense_onnx),
+                      "TVM dense": ("tvm", dense.package),
+                      "TVM pruned": ("tvm", sparse.package)}, feed, rounds=rounds,
+                     progress=lambda m: say("      " + m))
     base = times["onnxruntime dense"]["median_ms"]
     rows = [("onnxruntime dense", times["onnxruntime dense"]["median_ms"], None),
             ("TVM dense", times["TVM dense"]["median_ms"], err_dense),

@@ -11,7 +11,6 @@ kernels a Mali board would run are checked here, numerically, against onnxruntim
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import numpy as np

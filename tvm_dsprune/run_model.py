@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -113,9 +112,10 @@ class LoadedModel:
 
 
 def run(package, inputs=None, *, device: str | None = None, repeat: int = 0, outputs=None) -> RunResult:
-    """Run a package once (and `repeat` timed samples); write outputs to an .npz if asked."""
+    """Run a package once (and `repeat` timed samples); write outputs to an .npz if asked.
+    inputs: an .npz path, a {name: array} dict, or None for seeded random data."""
     model = LoadedModel(package, device)
-    feed = load_inputs(inputs, model.package.inputs) if not isinstance(inputs, dict) else inputs
+    feed = inputs if isinstance(inputs, dict) else load_inputs(inputs, model.package.inputs)
     result = RunResult(model(feed))
     if repeat > 0:
         result.latency_ms = model.time(feed, repeat=repeat)

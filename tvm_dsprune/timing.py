@@ -1,17 +1,17 @@
 """Side-by-side timing on a shared, noisy machine.
 
-Every system is timed in rounds that interleave with the others (round 1: A, B, C; round 2: A,
-B, C; ...), so a burst of load hits them all alike. Each phase starts after a short pause and
-one discarded call: thread pools (onnxruntime's, TVM's) spin for a while after a run, and a
-system must not be timed while the previous one's threads still hold the cores. onnxruntime
-keeps spinning enabled: it is faster that way (about 25% here), and it is the baseline.
-Reported: the median over rounds of each round's mean per-call time.
+Every measurement runs in a fresh process holding only the runtime being timed
+(timing_worker.py), and the processes alternate across rounds, so a burst of load hits every
+system alike. Runtimes' thread pools spin after a run: with two onnxruntime pools and TVM's in
+one process on 2 cores, whichever system ran first in a round paid for the others' spinning
+threads (measured: onnxruntime's dense model 2x slower than its pruned one in the same run).
+onnxruntime keeps spinning enabled: it is faster that way (about 25% here), and it is the
+baseline. Reported: the median over rounds.
 """
 from __future__ import annotations
 
 import os
 import statistics
-import time
 from typing import Callable
 
 import numpy as np
@@ -37,34 +37,40 @@ def ort_runner(model, inputs: dict[str, np.ndarray]) -> Callable[[], list]:
     return lambda: sess.run(None, inputs)
 
 
-def calls_per_round(fn: Callable[[], object], target_s: float = 0.05) -> int:
-    fn()
-    t = time.perf_counter()
-    fn()
-    one = time.perf_counter() - t
-    return max(1, min(200, int(target_s / max(one, 1e-6))))
-
-
-def interleaved(systems: dict[str, Callable[[], object]], rounds: int = 7,
-                progress: Callable[[str], None] | None = None, settle_s: float = 0.05) -> dict[str, dict]:
-    """{name: {"median_ms", "min_ms", "samples_ms"}} from interleaved rounds."""
-    number = {name: calls_per_round(fn) for name, fn in systems.items()}
-    samples: dict[str, list[float]] = {name: [] for name in systems}
-    for r in range(rounds):
-        for name, fn in systems.items():
-            time.sleep(settle_s)                       # let the previous system's threads go idle
-            fn()
-            t = time.perf_counter()
-            for _ in range(number[name]):
-                fn()
-            samples[name].append((time.perf_counter() - t) / number[name] * 1e3)
-        if progress:
-            progress(f"round {r + 1}/{rounds}: " + ", ".join(f"{n} {samples[n][-1]:.3f} ms" for n in systems))
-    return {name: {"median_ms": statistics.median(s), "min_ms": min(s), "samples_ms": s}
-            for name, s in samples.items()}
-
-
 def relative_error(y: np.ndarray, ref: np.ndarray) -> float:
     """max |y - ref| / max |ref|: the figure of merit of the numerical checks (fp32: < 1e-4)."""
     scale = float(np.abs(ref).max()) or 1.0
     return float(np.abs(np.asarray(y, np.float64) - ref).max() / scale)
+
+
+def isolated(systems: dict[str, tuple[str, str]], inputs: dict[str, np.ndarray], rounds: int = 5,
+             progress: Callable[[str], None] | None = None, together: bool = False) -> dict[str, dict]:
+    """{name: (kind, model path)} with kind "onnxruntime" or "tvm"; each round times every system
+    in a fresh process of its own (together=True: all systems of a round in one fresh process,
+    one after the other with a pause — enough when at most one onnxruntime session is among them,
+    and far fewer process starts). Returns {name: {"median_ms", "min_ms", "samples_ms"}}."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    names = list(systems)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    groups = [names] if together else [[n] for n in names]
+    with tempfile.TemporaryDirectory() as tmp:
+        feed = f"{tmp}/inputs.npz"
+        np.savez(feed, **inputs)
+        for r in range(rounds):
+            for group in groups:
+                cmd = [sys.executable, "-m", "tvm_dsprune.timing_worker", feed]
+                for name in group:
+                    cmd += [systems[name][0], str(systems[name][1])]
+                out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+                if out.returncode != 0:
+                    raise RuntimeError(f"timing {group} failed: {out.stderr.strip()[-500:]}")
+                for name, ms in zip(group, json.loads(out.stdout.strip().splitlines()[-1])):
+                    samples[name].append(ms)
+            if progress:
+                progress(f"round {r + 1}/{rounds}: " + ", ".join(f"{n} {samples[n][-1]:.3f} ms" for n in names))
+    return {name: {"median_ms": statistics.median(s), "min_ms": min(s), "samples_ms": s}
+            for name, s in samples.items()}

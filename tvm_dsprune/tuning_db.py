@@ -41,14 +41,13 @@ def open_database(path, target):
     if not (folder / WORKLOADS).is_file() or not (folder / RECORDS).is_file():
         raise InputError(f"tuning records {folder}: not a MetaSchedule database folder "
                          f"(needs {WORKLOADS} and {RECORDS})")
-    want = json.loads(target.json()) if hasattr(target, "json") else dict(target)
+    from .relax.pipeline import target_dict
+
+    want = target_dict(target) if hasattr(target, "export") else dict(target)
     for rec in record_targets(folder):
         for key in ("kind", "arch", "mcpu", "device", "mtriple"):
             if key in rec and key in want and str(rec[key]) != str(want[key]):
                 raise InputError(f"tuning records in {folder} are for target {key}={rec[key]!r}, "
                                  f"not {want[key]!r}: tune for this target or drop --tuning-records")
-            if key == "kind" and rec.get("kind") != want.get("kind"):
-                raise InputError(f"tuning records in {folder} are for target kind {rec.get('kind')!r}, "
-                                 f"not {want.get('kind')!r}")
     return ms.database.JSONDatabase(path_workload=str(folder / WORKLOADS),
                                     path_tuning_record=str(folder / RECORDS), allow_missing=False)

@@ -3,7 +3,6 @@ any sample builds and computes the same function, and MetaSchedule can search it
 import numpy as np
 import pytest
 import tvm
-from tvm import s_tir
 
 from tvm_dsprune.kernels import dr_depthwise, group_dense
 from tvm_dsprune.schedules import cpu, cuda, gpu, jetson_orin, mali, mali_g78

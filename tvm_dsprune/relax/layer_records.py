@@ -21,6 +21,16 @@ class LayerRecord:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def stays_dense(self, mode: str) -> bool:
+        """True (and the reason recorded) when nothing is pruned or sparse kernels are off."""
+        if self.density == 1.0:
+            self.reason = "not pruned"
+        elif mode == "off":
+            self.reason = "--sparse off"
+        else:
+            return False
+        return True
+
 
 def weight_key(array: np.ndarray) -> str:
     """A content key that finds a layer's name from its constant weight."""

@@ -42,6 +42,24 @@ def tvm_target(spec, host=None) -> tvm.target.Target:
     return tvm.target.Target(target, host=host)
 
 
+def target_dict(target: tvm.target.Target) -> dict:
+    """A tvm Target as a plain JSON-able dict (TVM 0.27: Target.export())."""
+    import json
+
+    def plain(v):
+        if isinstance(v, (str, int, float, bool)) or v is None:
+            return v
+        if hasattr(v, "items"):
+            return {str(k): plain(x) for k, x in v.items()}
+        if hasattr(v, "__iter__"):
+            return [plain(x) for x in v]
+        return str(v)
+
+    out = plain(target.export())
+    json.dumps(out)
+    return out
+
+
 def _backend(target: tvm.target.Target):
     from tvm.relax.backend import cpu_generic, cuda, gpu_generic
 

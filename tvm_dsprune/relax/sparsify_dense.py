@@ -121,11 +121,7 @@ class _Rewriter(relax.PyExprMutator):
         return self._emit(func, data, fmt, rec, (dshape[0], wt.shape[1]))
 
     def _format(self, matrix, rec):
-        if rec.density == 1.0:
-            rec.reason = "not pruned"
-            return None
-        if self.mode == "off":
-            rec.reason = "--sparse off"
+        if rec.stays_dense(self.mode):
             return None
         fmt = group_format.choose_shape(matrix, self.cost.group_shapes, self.cost.group_fixed)
         if self.mode == "auto" and not self.cost.group_sparse_wins(fmt.stored, fmt.gr, fmt.gc, *matrix.shape):

@@ -76,11 +76,7 @@ class _Rewriter(relax.PyExprMutator):
             rec.reason = reason
             return call
         rec.density = float(np.count_nonzero(w) / w.size)
-        if rec.density == 1.0:
-            rec.reason = "not pruned"
-            return call
-        if self.mode == "off":
-            rec.reason = "--sparse off"
+        if rec.stays_dense(self.mode):
             return call
         fmt = dr_format.from_weight(w, self.geometry.dr_group, self.geometry.k_tile)
         if self.mode == "auto" and not self.cost.depthwise_sparse_wins(rec.density):
