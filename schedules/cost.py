@@ -16,16 +16,23 @@ class SparseCost:
     group_fixed:    the fixed cost of one stored group (index load, address), in MACs.
     group_shapes:   (gr, gc) group shapes the kernels are written for; the compile step covers a
                     mask with the cheapest of them.
+    row_gather:     per output row, the cost (in MACs per pixel) of scattering the rows a dense
+                    kernel computed for the kept filters back to the full output (compact rows).
     """
 
     dw_column: float = 1.0
     group_mac: float = 1.0
     group_fixed: float = 2.0
     group_shapes: tuple[tuple[int, int], ...] = ((1, 1), (1, 4), (1, 8), (4, 1), (4, 4))
+    row_gather: float = 2.0
 
     def depthwise_sparse_wins(self, density: float) -> bool:
         return density * self.dw_column < 1.0
 
-    def group_sparse_wins(self, stored_groups: int, gr: int, gc: int, rows: int, cols: int) -> bool:
-        sparse = stored_groups * (gr * gc * self.group_mac + self.group_fixed)
-        return sparse < rows * cols
+    def group_sparse_cost(self, stored_groups: int, gr: int, gc: int) -> float:
+        """The group-sparse kernel's work; the dense kernel's is rows x cols."""
+        return stored_groups * (gr * gc * self.group_mac + self.group_fixed)
+
+    def compact_rows_cost(self, kept_rows: int, rows: int, cols: int) -> float:
+        """The dense kernel on the kept rows only, plus the scatter back to all rows."""
+        return kept_rows * cols + rows * self.row_gather

@@ -30,10 +30,10 @@ GEOMETRY = TileGeometry(dr_group=16, k_tile=4, group=(1, 4), thread_rows=4, work
                         vector_width=16, tile_overhead=1.0, pixel_tile=16)
 
 # Measured here (BENCHMARKS.md, per layer against the dense schedules of this file): the DR
-# kernel wins from ~50% pruned on; a stored multiply-add of the group kernel costs about three of
-# the dense 1x1 conv's (a 50% filter-pruned layer is no faster sparse, a 90% 1x4-group layer is
-# 2-2.5x faster), so `auto` keeps half-pruned 1x1 layers dense.
-COST = SparseCost(dw_column=1.6, group_mac=3.0, group_fixed=2.0,
+# kernel wins from ~50% pruned on; a stored multiply-add of the group kernel costs about two of
+# the dense 1x1 conv's (tools/bench_pw.py: a 90% 1x4-group layer runs in 0.19-0.27 of the dense
+# time); a 50% filter-pruned layer runs compact (dense kernel on the kept filters, ~0.4-0.5).
+COST = SparseCost(dw_column=1.6, group_mac=2.0, group_fixed=2.0,
                   group_shapes=((1, 1), (1, 4), (1, 8), (4, 1), (4, 4), (1, 16)))
 
 CHUNK_LANES = 64          # pixels per vector chunk: 4 AVX-512 registers of independent FMAs
@@ -323,6 +323,20 @@ def schedule_fallback(func, target, tunable):
         iters = sch.get(blk).iter_vars
         if not loops or len(loops) != len(iters) or any(int(iv.iter_type) != 0 for iv in iters):
             continue                              # reductions and odd nests: left to LLVM
+        if len(loops) >= 3:
+            # NCHW-like: vectors run along the two innermost (pixel) axes only, so a value
+            # indexed by the channel (a bias, a folded BN scale, a scatter's row) is the same
+            # for every lane and each vector loads contiguous memory
+            pixels = sch.fuse(*loops[-2:])
+            fused_outer = sch.fuse(*loops[:-2])
+            vec = largest_divisor(loop_extent(sch, pixels), 16)
+            if loop_extent(sch, fused_outer) * loop_extent(sch, pixels) < 1024:
+                continue
+            p_outer, p_inner = sch.split(pixels, [None, vec])
+            sch.parallel(sch.fuse(fused_outer, p_outer))
+            if vec > 1:
+                sch.vectorize(p_inner)
+            continue
         fused = sch.fuse(*loops)
         extent = loop_extent(sch, fused)
         if extent >= 1024:

@@ -140,7 +140,7 @@ def markdown(result: dict) -> str:
     if result.get("end_to_end"):
         cols = ["onnxruntime dense", "onnxruntime pruned", "TVM dense", "TVM pruned"]
         lines += ["| model | pruning | " + " | ".join(f"{c} (ms)" for c in cols) +
-                  " | TVM pruned vs onnxruntime dense | rel. error |", "|---" * (5 + len(cols)) + "|"]
+                  " | TVM pruned vs onnxruntime dense | rel. error |", "|---" * (4 + len(cols)) + "|"]
         for r in result["end_to_end"]:
             lines.append(f"| {r['model']} | {r['pruning']} | " + " | ".join(f"{r[c]:.2f}" for c in cols) +
                          f" | {r['onnxruntime dense'] / r['TVM pruned']:.2f}x | {r['rel_error_vs_onnxruntime']:.1e} |")

@@ -4,7 +4,7 @@ import pytest
 import tvm
 from tvm import relax
 
-from tvm_dsprune.kernels import group_dense
+from tvm_dsprune.kernels import group_dense, row_scatter
 from tvm_dsprune.relax.sparsify_dense import SparsifyDense
 from tvm_dsprune.relax.sparsify_depthwise import OUT_EWISE_FUSABLE
 from tvm_dsprune.schedules import cpu
@@ -79,3 +79,49 @@ def test_auto_keeps_a_layer_dense_where_the_cost_model_says_dense_wins():
     records = []
     tvm.ir.assert_structural_equal(SparsifyDense(COST, "auto", records=records)(before), before)
     assert "cost model" in records[0].reason
+
+
+def filter_pruned(f, k, keep_rows, seed=2):
+    w = np.random.default_rng(seed).standard_normal((f, k)).astype("float32")
+    w[np.setdiff1d(np.arange(f), keep_rows)] = 0
+    return w
+
+
+def test_auto_runs_a_filter_pruned_1x1_conv_densely_on_the_kept_filters():
+    kept = np.array([0, 3, 4, 9])
+    w = filter_pruned(12, 16, kept)
+    before = module(lambda bb, x: bb.emit(relax.op.nn.conv2d(x, relax.const(w.reshape(12, 16, 1, 1)))), (1, 16, 7, 7))
+    records = []
+    after = SparsifyDense(COST, "auto", records=records)(before)
+    pos = np.zeros(12, "int32")
+    pos[kept] = np.arange(4)
+    keep = np.isin(np.arange(12), kept).astype("float32")
+
+    def body(bb, x):
+        y = bb.emit(relax.op.nn.conv2d(x, relax.const(w[kept].reshape(4, 16, 1, 1))))
+        gv = bb.add_func(row_scatter.build([1, 4, 7, 7], 12), "dsprune_row_scatter")
+        return bb.emit(relax.call_tir(gv, [y, relax.const(pos), relax.const(keep)],
+                                      out_ty=relax.TensorType((1, 12, 7, 7), "float32")))
+    tvm.ir.assert_structural_equal(after, module(body, (1, 16, 7, 7)))
+    assert records[0].decision == "compact" and "4/12 filters kept" in records[0].format
+
+
+def test_auto_runs_a_filter_pruned_matmul_on_the_kept_columns_and_matches_numpy():
+    kept = np.array([1, 2, 7])
+    w = filter_pruned(8, 32, kept, seed=3)         # W[F, K]; the graph holds W.T [K, F]
+    before = module(lambda bb, x: bb.emit(relax.op.matmul(x, relax.const(np.ascontiguousarray(w.T)))), (2, 32))
+    records = []
+    after = SparsifyDense(COST, "auto", records=records)(before)
+    assert records[0].decision == "compact"
+    x = np.random.default_rng(4).standard_normal((2, 32)).astype("float32")
+    ex = tvm.compile(after, "llvm")
+    y = relax.VirtualMachine(ex, tvm.cpu())["main"](tvm.runtime.tensor(x)).numpy()
+    np.testing.assert_allclose(y, x @ w.T, rtol=1e-5, atol=1e-5)
+
+
+def test_on_mode_keeps_the_group_kernel_for_filter_pruned_layers():
+    w = filter_pruned(12, 16, np.array([0, 3, 4, 9]))
+    before = module(lambda bb, x: bb.emit(relax.op.nn.conv2d(x, relax.const(w.reshape(12, 16, 1, 1)))), (1, 16, 7, 7))
+    records = []
+    SparsifyDense(COST, "on", records=records)(before)
+    assert records[0].decision == "sparse" and "empty rows not computed" in records[0].format

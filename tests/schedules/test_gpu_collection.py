@@ -87,3 +87,27 @@ def test_every_zoo_model_compiles_with_nvcc(model, tmp_path):
                               str(tmp_path / f"{arch}.cu")], capture_output=True, text=True, timeout=600)
         assert out.returncode == 0, out.stderr[-2000:]
         assert (tmp_path / f"{arch}.cubin").stat().st_size > 10000
+
+
+def test_compact_filter_pruned_layers_on_gpus(zoo_onnx, tmp_path):
+    """DEPrune's PW filter pruning in auto mode: the compact layers (dense kernel on the kept
+    filters + gather) get GPU schedules: CUDA compiles with nvcc, Mali runs on PoCL and equals
+    onnxruntime."""
+    pruned = tmp_path / "p.onnx"
+    prune(zoo_onnx("tiny"), pruned, dw="dcp-bh:0.8", pw="filter-l2:0.5", fc="filter-l2:0.5", target="cuda")
+    result = compile(pruned, "cuda", None, sparse="auto", target_host="llvm")    # refuses host fallback
+    assert result.report["summary"]["compact"] >= 2
+    if shutil.which("nvcc"):
+        (tmp_path / "k.cu").write_text(cuda_source(result.executable))
+        out = subprocess.run(["nvcc", "-cubin", "-arch=sm_80", "-O3", "-w", "-o", str(tmp_path / "k.cubin"),
+                              str(tmp_path / "k.cu")], capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr[-2000:]
+    pytest.importorskip("pyopencl")
+    from conftest import run_ort
+    from tvm_dsprune.pocl import compile_for_pocl
+    from tvm_dsprune.timing import relative_error
+
+    model, records = compile_for_pocl(pruned, "mali", sparse="auto")
+    assert sum(r.decision == "compact" for r in records) >= 2
+    x = zoo.example_input("tiny", seed=6).numpy()
+    assert relative_error(model(x), run_ort(pruned, x)) < 1e-4

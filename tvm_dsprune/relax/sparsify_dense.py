@@ -6,6 +6,12 @@ The pruned weight is covered by gr x gc groups of the cheapest shape the target'
 support (unaligned 1xg, gr x gc, or g = 1 for n:m and unstructured masks); row blocks that
 filter pruning emptied store nothing and are not computed. The layer goes sparse only where
 the target's cost model says sparse beats dense (mode "auto"), or always ("on").
+
+Filter pruning (DEPrune §4.2) leaves whole output rows empty and the others dense: there the
+cheapest form is often neither, but the target's dense kernel on the kept rows only, whose
+result kernels/row_scatter.py scatters back to every output channel ("compact rows"; pruned
+channels read 0; the bias / activation epilogue fuses into the scatter). Mode "auto" picks whichever of dense,
+group-sparse and compact rows the cost model rates cheapest; "on" always uses the group kernel.
 Every conv / dense layer that is not depthwise gets a LayerRecord.
 """
 from __future__ import annotations
@@ -14,7 +20,7 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from ..kernels import group_dense
+from ..kernels import group_dense, row_scatter
 from ..sparse import group_format
 from .layer_records import LayerNames, LayerRecord
 from .sparsify_depthwise import CONV2D, OUT_EWISE_FUSABLE, is_depthwise
@@ -94,6 +100,9 @@ class _Rewriter(relax.PyExprMutator):
             return call
         matrix = w.reshape(wshape[0], wshape[1])
         fmt = self._format(matrix, rec)
+        if isinstance(fmt, np.ndarray):           # compact rows: conv2d with the kept filters only
+            narrow = relax.Call(call.op, [data, relax.const(np.ascontiguousarray(w[fmt]))], call.attrs)
+            return self._scatter_rows(narrow, fmt, matrix.shape[0], rec, "conv2d")
         if fmt is None:
             return call
         n, k, h, wd = _static(data.ty.shape)
@@ -114,6 +123,9 @@ class _Rewriter(relax.PyExprMutator):
             rec.reason = reason
             return call
         fmt = self._format(np.ascontiguousarray(wt.T), rec)
+        if isinstance(fmt, np.ndarray):           # compact rows: matmul with the kept columns of W
+            narrow = relax.Call(call.op, [data, relax.const(np.ascontiguousarray(wt[:, fmt]))], call.attrs)
+            return self._scatter_rows(narrow, fmt, wt.shape[1], rec, "matmul")
         if fmt is None:
             return call
         func = group_dense.build_matmul(dshape[0], dshape[1], wt.shape[1], fmt.gr, fmt.gc, fmt.group_val.shape[0],
@@ -121,14 +133,42 @@ class _Rewriter(relax.PyExprMutator):
         return self._emit(func, data, fmt, rec, (dshape[0], wt.shape[1]))
 
     def _format(self, matrix, rec):
+        """The group format, the kept row indices (compact rows), or None (stays dense)."""
         if rec.stays_dense(self.mode):
             return None
         fmt = group_format.choose_shape(matrix, self.cost.group_shapes, self.cost.group_fixed)
-        if self.mode == "auto" and not self.cost.group_sparse_wins(fmt.stored, fmt.gr, fmt.gc, *matrix.shape):
+        if self.mode == "on":
+            return fmt
+        rows, cols = matrix.shape
+        kept = np.flatnonzero(np.any(matrix != 0, axis=1))
+        costs = {"dense": float(rows * cols), "group": self.cost.group_sparse_cost(fmt.stored, fmt.gr, fmt.gc)}
+        if 0 < len(kept) < rows:
+            costs["compact"] = self.cost.compact_rows_cost(len(kept), rows, cols)
+        best = min(costs, key=costs.get)
+        if best == "compact":
+            return kept
+        if best == "dense":
             rec.reason = (f"cost model: dense is faster (density {rec.density:.2f}, "
                           f"best cover {fmt.gr}x{fmt.gc} computes {fmt.density:.2f})")
             return None
         return fmt
+
+    def _scatter_rows(self, narrow, kept, rows, rec, op_name):
+        """out[:, r] = narrow[:, position of r in kept], and 0 for a pruned row r."""
+        pos = np.zeros(rows, "int32")
+        pos[kept] = np.arange(len(kept))
+        keep = np.zeros(rows, "float32")
+        keep[kept] = 1.0
+        y = self.builder_.emit(narrow)
+        narrow_shape = [int(d) for d in y.ty.shape]
+        gv = self.builder_.add_func(row_scatter.build(narrow_shape, rows), "dsprune_row_scatter")
+        rec.decision = "compact"
+        rec.format = f"{len(kept)}/{rows} filters kept: dense {op_name} on them, scattered back"
+        rec.kernel = f"{op_name} + {gv.name_hint}"
+        rec.reason = f"computes {len(kept) / rows:.2f} of the dense MACs"
+        out_shape = [narrow_shape[0], rows, *narrow_shape[2:]]
+        return relax.call_tir(gv, [y, relax.const(pos), relax.const(keep)],
+                              out_ty=relax.TensorType(out_shape, "float32"))
 
     def _emit(self, func, data, fmt, rec, out_shape):
         func = func.with_attr("op_pattern", OUT_EWISE_FUSABLE).with_attr("dsprune.layer", rec.name)
