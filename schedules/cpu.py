@@ -179,7 +179,7 @@ def schedule_dense_conv(func, target, tunable):
     # rows unrolled up to 32 lanes, 8 output channels: 16 independent accumulators
     xv = largest_divisor(n_w, 16)
     yu = largest_divisor(n_h, max(1, 32 // xv))
-    fv = largest_divisor(n_f, 8)
+    fv = largest_divisor(n_f, 8 if xv * yu >= 16 else 16)
     fo, fi = sch.split(ff, [None, fv])
     yo, yi = sch.split(yy, [None, yu])
     xo, xi = sch.split(xx, [None, xv])

@@ -21,3 +21,25 @@ def test_markdown_tables_have_consistent_columns():
         assert cells(sep) == cells(header)
         assert rows and all(cells(r) == cells(header) for r in rows)
     assert "0.64x" in tables[1][2]      # 3.7 / 5.8
+
+
+def test_bench_refuses_an_unknown_plan(capsys):
+    from tvm_dsprune.cli import main
+
+    assert main(["bench", "--plans", "deprune-bh,nope"]) == 2
+    assert "unknown plan 'nope'" in capsys.readouterr().err
+
+
+def test_bench_end_to_end_on_the_tiny_model(tmp_path, capsys):
+    """Both plans compile, match onnxruntime (checked inside) and land in JSON and markdown."""
+    import json
+
+    from tvm_dsprune.cli import main
+
+    out_json, out_md = tmp_path / "b.json", tmp_path / "b.md"
+    assert main(["bench", "--no-layers", "--e2e-models", "tiny", "--rounds", "1",
+                 "--json", str(out_json), "--markdown", str(out_md)]) == 0
+    rows = json.loads(out_json.read_text())["end_to_end"]
+    assert [r["pruning"] for r in rows] == [bench.plan_label(p) for p in bench.PLANS.values()]
+    assert all(r["rel_error_vs_onnxruntime"] < 1e-4 and r["TVM pruned"] > 0 for r in rows)
+    assert out_md.read_text().count("| tiny |") == 2

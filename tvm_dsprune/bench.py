@@ -103,7 +103,17 @@ def bench_layers(model: str, workdir: Path, rounds: int, say) -> list[dict]:
     return rows
 
 
-def bench_end_to_end(model: str, workdir: Path, rounds: int, say, dw="dcp-bh:0.78", pw="filter-l2:0.5") -> dict:
+# end-to-end pruning plans: DEPrune-BH as the paper runs it (PW filter pruning where it does not
+# remove DW channels), and DEPrune-BH's DW with every PW layer pruned in unaligned 1x4 groups
+PLANS = {"deprune-bh": {"dw": "dcp-bh:0.78", "pw": "filter-l2:0.5"},
+         "deprune-bh+groups": {"dw": "dcp-bh:0.78", "pw": "group-optimal:0.8", "group": "1x4"}}
+
+
+def plan_label(plan: dict) -> str:
+    return f"DW {plan['dw']}, PW {plan['pw']}" + (f" {plan['group']}" if plan.get("group") else "")
+
+
+def bench_end_to_end(model: str, workdir: Path, rounds: int, say, plan: str = "deprune-bh") -> dict:
     from . import zoo
     from .compile_model import compile
     from .pruning.onnx_prune import prune
@@ -111,17 +121,17 @@ def bench_end_to_end(model: str, workdir: Path, rounds: int, say, dw="dcp-bh:0.7
     from .timing import isolated, ort_session, relative_error
 
     src = zoo.export(model, workdir / f"{model}.onnx")
-    pruned = workdir / f"{model}_pruned.onnx"
-    prune(src, pruned, dw=dw, pw=pw, target="llvm")
+    pruned = workdir / f"{model}_{plan}.onnx"
+    prune(src, pruned, target="llvm", **PLANS[plan])
     d = compile(src, "llvm", workdir / f"{model}_dense.tar", sparse="off")
-    p = compile(pruned, "llvm", workdir / f"{model}_pruned.tar", sparse="auto")
+    p = compile(pruned, "llvm", workdir / f"{model}_{plan}.tar", sparse="auto")
     feed = {"input": zoo.example_input(model).numpy()}
     err = relative_error(LoadedModel(p.package)(feed)["output"], ort_session(pruned).run(None, feed)[0])
     t = isolated({"onnxruntime dense": ("onnxruntime", src), "onnxruntime pruned": ("onnxruntime", pruned),
                   "TVM dense": ("tvm", d.package), "TVM pruned": ("tvm", p.package)}, feed, rounds=rounds)
-    row = {"model": model, "pruning": f"DW {dw}, PW {pw}", "sparse_layers": p.report["summary"]["sparse"],
+    row = {"model": model, "pruning": plan_label(PLANS[plan]), "sparse_layers": p.report["summary"]["sparse"],
            "rel_error_vs_onnxruntime": err, **{k: v["median_ms"] for k, v in t.items()}}
-    say(f"  {model}: " + ", ".join(f"{k} {v['median_ms']:.2f} ms" for k, v in t.items()) + f" (rel. error {err:.1e})")
+    say(f"  {model}, {plan}: " + ", ".join(f"{k} {v['median_ms']:.2f} ms" for k, v in t.items()) + f" (rel. error {err:.1e})")
     return row
 
 
@@ -149,7 +159,7 @@ def markdown(result: dict) -> str:
 
 def run_bench(models=("mobilenet_v2", "efficientnet_b0"), e2e_models=("mobilenet_v2", "mobilenet_v3_small",
               "efficientnet_b0"), layers: bool = True, end_to_end: bool = True, rounds: int = 5,
-              workdir=None, say=print) -> dict:
+              workdir=None, say=print, plans=tuple(PLANS)) -> dict:
     from .timing import cpu_count
 
     result = {"threads": cpu_count(), "rounds": rounds, "layers": [], "end_to_end": []}
@@ -162,8 +172,9 @@ def run_bench(models=("mobilenet_v2", "efficientnet_b0"), e2e_models=("mobilenet
                 result["layers"] += bench_layers(m, work, rounds, say)
         if end_to_end:
             say("end-to-end benchmark")
-            for m in e2e_models:
-                result["end_to_end"].append(bench_end_to_end(m, work, rounds, say))
+            for plan in plans:
+                for m in e2e_models:
+                    result["end_to_end"].append(bench_end_to_end(m, work, rounds, say, plan))
     return result
 
 

@@ -214,12 +214,17 @@ def cmd_run(args) -> int:
 
 
 def add_bench(sub) -> None:
+    from . import bench     # numpy only at import time
+
     p = sub.add_parser("bench", help="dense vs pruned, per depthwise layer and end to end (this CPU)")
     p.add_argument("--models", default="mobilenet_v2,efficientnet_b0", help="models for the per-layer DW table")
     p.add_argument("--e2e-models", default="mobilenet_v2,mobilenet_v3_small,efficientnet_b0",
                    help="models for the end-to-end table")
     p.add_argument("--no-layers", action="store_true", help="skip the per-layer table")
     p.add_argument("--no-e2e", action="store_true", help="skip the end-to-end table")
+    p.add_argument("--plans", default=",".join(bench.PLANS),
+                   help="pruning plans for the end-to-end table: " +
+                        "; ".join(f"{k} = {bench.plan_label(v)}" for k, v in bench.PLANS.items()))
     p.add_argument("--rounds", type=int, default=5, help="timing rounds per measurement (default 5)")
     p.add_argument("--json", metavar="FILE", help="write all results as JSON")
     p.add_argument("--markdown", metavar="FILE", help="write the tables as markdown")
@@ -235,9 +240,13 @@ def cmd_bench(args) -> int:
         zoo.entry(m)
     if args.rounds < 1:
         raise InputError("--rounds must be at least 1")
+    plans = [p for p in args.plans.split(",") if p]
+    unknown = [p for p in plans if p not in bench.PLANS]
+    if unknown:
+        raise InputError(f"--plans: unknown plan {unknown[0]!r}; choose from {', '.join(bench.PLANS)}")
     result = bench.run_bench([zoo.entry(m).name for m in models], [zoo.entry(m).name for m in e2e],
                              layers=not args.no_layers, end_to_end=not args.no_e2e, rounds=args.rounds,
-                             say=lambda m: print(m, flush=True))
+                             say=lambda m: print(m, flush=True), plans=plans)
     print()
     print(bench.markdown(result))
     bench.save(result, args.json, args.markdown)
