@@ -31,8 +31,8 @@ GEOMETRY = TileGeometry(dr_group=16, k_tile=4, group=(1, 4), thread_rows=4, work
 
 # Measured here (BENCHMARKS.md, per layer against the dense schedules of this file): the DR
 # kernel wins from ~50% pruned on; a stored multiply-add of the group kernel costs about two of
-# the dense 1x1 conv's (tools/bench_pw.py: a 90% 1x4-group layer runs in 0.19-0.27 of the dense
-# time); a 50% filter-pruned layer runs compact (dense kernel on the kept filters, ~0.4-0.5).
+# the dense 1x1 conv's (tools/bench_pw.py: a 90% 1x4-group layer runs in 0.15-0.32 of the dense
+# time); a 50% filter-pruned layer runs compact (dense kernel on the kept filters, 0.35-0.52).
 COST = SparseCost(dw_column=1.6, group_mac=2.0, group_fixed=2.0,
                   group_shapes=((1, 1), (1, 4), (1, 8), (4, 1), (4, 4), (1, 16)))
 
