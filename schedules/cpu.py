@@ -20,6 +20,8 @@ the group kernel). The dense-layer rules are fixed heuristics.
 """
 from __future__ import annotations
 
+import math
+
 from . import TargetSpec, register
 from .common import (as_dlight_rules, block_named, child_blocks, fold_epilogue, guarded, inline_consumers,
                      largest_divisor, loop_extent, written_shape)
@@ -323,28 +325,20 @@ def schedule_fallback(func, target, tunable):
         iters = sch.get(blk).iter_vars
         if not loops or len(loops) != len(iters) or any(int(iv.iter_type) != 0 for iv in iters):
             continue                              # reductions and odd nests: left to LLVM
-        if len(loops) >= 3:
-            # NCHW-like: vectors run along the two innermost (pixel) axes only, so a value
-            # indexed by the channel (a bias, a folded BN scale, a scatter's row) is the same
-            # for every lane and each vector loads contiguous memory
-            pixels = sch.fuse(*loops[-2:])
-            fused_outer = sch.fuse(*loops[:-2])
-            vec = largest_divisor(loop_extent(sch, pixels), 16)
-            if loop_extent(sch, fused_outer) * loop_extent(sch, pixels) < 1024:
-                continue
-            p_outer, p_inner = sch.split(pixels, [None, vec])
-            sch.parallel(sch.fuse(fused_outer, p_outer))
-            if vec > 1:
-                sch.vectorize(p_inner)
+        if math.prod(loop_extent(sch, lp) for lp in loops) < 1024:
             continue
-        fused = sch.fuse(*loops)
-        extent = loop_extent(sch, fused)
-        if extent >= 1024:
-            vec = largest_divisor(extent, 16)
-            outer, inner = sch.split(fused, [None, vec])
-            sch.parallel(outer)
-            if vec > 1:
-                sch.vectorize(inner)
+        if len(loops) == 4:
+            # NCHW: vectors run along the pixels (H*W) only, so a value indexed by the channel
+            # (a bias, a folded BN scale, a scatter's row) is the same for every lane and each
+            # vector loads contiguous memory
+            outer, inner = sch.fuse(*loops[:2]), sch.fuse(*loops[2:])
+        else:
+            outer, inner = None, sch.fuse(*loops)
+        vec = largest_divisor(loop_extent(sch, inner), 16)
+        inner_outer, inner_vec = sch.split(inner, [None, vec])
+        sch.parallel(sch.fuse(outer, inner_outer) if outer is not None else inner_outer)
+        if vec > 1:
+            sch.vectorize(inner_vec)
     return sch
 
 
