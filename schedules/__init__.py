@@ -1,8 +1,10 @@
 """The schedule collection: a registry of targets, each with its tile geometry and schedules.
 
-A target family lives in one module of this package (cuda.py, mali.py, cpu.py) and calls
-`register()` at import. A GPU that is not in the tree is one more module, here or in another
-package that names it under the `tvm_dsprune.schedules` entry-point group:
+A target family is one folder of this package (cpu/, cuda/, mali/; gpu/ holds the rules the GPU
+families share), one rule per module, and its `__init__` registers the family's default target
+at import. A GPU is one more module that calls `register()` (cuda/jetson_orin.py,
+mali/mali_g78.py), here or in another package that names it under the `tvm_dsprune.schedules`
+entry-point group:
 
     [project.entry-points."tvm_dsprune.schedules"]
     my-gpu = "my_package.my_gpu"        # a module that calls tvm_dsprune.schedules.register(...)
@@ -23,7 +25,7 @@ from .geometry import TileGeometry
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "tvm_dsprune.schedules"
-BUILTIN_MODULES = ("cpu", "cuda", "jetson_orin", "mali", "mali_g78")
+BUILTIN_MODULES = ("cpu", "cuda", "cuda.jetson_orin", "mali", "mali.mali_g78")
 
 
 @dataclass(frozen=True)
@@ -98,9 +100,3 @@ def lookup(name: str) -> TargetSpec | None:
 def all_specs() -> list[TargetSpec]:
     _load()
     return [_REGISTRY[n] for n in sorted(_REGISTRY)]
-
-
-def family_default(family: str) -> TargetSpec:
-    """The spec that stands for a whole family (a target given as a raw TVM JSON dict)."""
-    _load()
-    return _REGISTRY[{"cuda": "cuda", "opencl": "mali", "cpu": "llvm"}[family]]

@@ -1,57 +1,8 @@
-"""Helpers the target modules share to write schedule rules.
+"""Helpers the schedule rules share: find blocks, fold epilogues, pick tile sizes.
 
-Nothing here imports TVM at module level: target modules must stay importable by the mask step.
-A rule is a plain function `apply(func, target, tunable) -> Schedule | None` (dlight's
-contract); `as_dlight_rules` wraps a list of them when compiling.
+Nothing here imports TVM at module level.
 """
 from __future__ import annotations
-
-import logging
-from typing import Callable
-
-log = logging.getLogger("tvm_dsprune.schedules")
-
-
-def as_dlight_rules(named_rules: list[tuple[str, Callable]]) -> list:
-    """Wrap (name, apply) pairs as dlight ScheduleRules. A rule that raises is logged and
-    treated as not applicable, so the next rule (or dlight's defaults) gets the function."""
-    from tvm.s_tir.dlight.base import ScheduleRule
-
-    import tvm
-
-    out = []
-    for name, fn in named_rules:
-        def guarded(func, target, tunable, _fn=fn, _name=name):
-            # A schedule can mutate nodes it shares with `func` in place; a rule that fails
-            # half-way would hand the next rule a corrupted function. Work on a copy.
-            func = tvm.ir.load_json(tvm.ir.save_json(func))
-            try:
-                return _fn(func, target, tunable)
-            except Exception as err:  # noqa: BLE001 - a rule that cannot apply yields to the next
-                log.debug("schedule rule %s did not apply: %s", _name, err)
-                return None
-        out.append(ScheduleRule.from_callable(name)(guarded))
-    return out
-
-
-def guarded(rules: list) -> list:
-    """TVM's own dlight rules, wrapped so that one that raises declines instead of failing
-    the build (dlight's CPU analysis asserts on some fused functions)."""
-    from tvm.s_tir.dlight.base import ScheduleRule
-
-    out = []
-    for rule in rules:
-        def apply(func, target, tunable, _rule=rule):
-            import tvm
-
-            func = tvm.ir.load_json(tvm.ir.save_json(func))
-            try:
-                return _rule.apply(func, target, tunable)
-            except Exception as err:  # noqa: BLE001
-                log.debug("dlight rule %s did not apply: %s", type(_rule).__name__, err)
-                return None
-        out.append(ScheduleRule.from_callable(type(rule).__name__)(apply))
-    return out
 
 
 def block_named(sch, name: str):
@@ -113,13 +64,16 @@ def loop_extent(sch, loop) -> int:
     return int(sch.get(loop).extent)
 
 
-def is_op(func, op: str) -> bool:
-    attrs = func.attrs
-    return attrs is not None and "dsprune.op" in attrs and str(attrs["dsprune.op"]) == op
-
-
 def written_shape(sch, block) -> list[int]:
     """Shape of the first buffer `block` writes (TVM 0.27: a region's buffer is `.source`)."""
     region = sch.get(block).writes[0]
     buf = region.source if hasattr(region, "source") else region.buffer
     return [int(d) for d in buf.shape]
+
+
+def choose(sch, tunable: bool, options: list[int], default: int):
+    """A design-space decision over `options` (MetaSchedule samples it), else `default`."""
+    options = sorted(set(options))
+    if tunable and len(options) > 1:
+        return sch.sample_categorical(options, [1.0 / len(options)] * len(options))
+    return default

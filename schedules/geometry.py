@@ -6,7 +6,7 @@ importing it never imports TVM.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,6 @@ class TileGeometry:
             raise ValueError("TileGeometry.group must be (rows, cols) >= 1")
 
     def as_dict(self) -> dict:
-        return {"dr_group": self.dr_group, "k_tile": self.k_tile, "group": list(self.group),
-                "thread_rows": self.thread_rows, "workgroup_rows": self.workgroup_rows,
-                "vector_width": self.vector_width, "tile_overhead": self.tile_overhead,
-                "pixel_tile": self.pixel_tile}
+        out = asdict(self)
+        out["group"] = list(self.group)
+        return out

@@ -8,6 +8,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+# A schedule rule of the collection that raises is a bug: fail the test instead of falling back.
+os.environ.setdefault("DSPRUNE_STRICT_SCHEDULES", "1")
+
 
 def pytest_report_header(config):
     import tvm_dsprune

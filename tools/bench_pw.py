@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark pruned 1x1 convs on this CPU: what the cost model in schedules/cpu.py rests on.
+"""Benchmark pruned 1x1 convs on this CPU: what the CPU cost model in schedules/cpu/ rests on.
 
     python tools/bench_pw.py [--rounds 5] [--json out.json]
 
@@ -7,7 +7,7 @@ For MobileNet-V2-shaped 1x1 conv + ReLU layers, times onnxruntime dense, TVM den
 three pruned forms: 50% filter pruning through the group-sparse kernel (`--sparse on`) and as
 compact rows (the dense kernel on the kept filters, `--sparse auto`), and 90% 1x4 optimal
 unaligned groups on the group-sparse kernel. All systems of a round run in one fresh process
-(tvm_dsprune.timing.isolated); medians over rounds. Every TVM result is checked against
+(tvm_dsprune.bench.timing.isolated); medians over rounds. Every TVM result is checked against
 onnxruntime first. Prints a markdown table for BENCHMARKS.md.
 """
 from __future__ import annotations
@@ -45,11 +45,12 @@ def main(argv=None) -> int:
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args(argv)
 
-    from tvm_dsprune.compile_model import compile
+    from tvm_dsprune.build.compile import compile
     from tvm_dsprune.pruning.groups import group_mask
     from tvm_dsprune.pruning.structured import row_mask
-    from tvm_dsprune.run_model import LoadedModel
-    from tvm_dsprune.timing import cpu_count, isolated, ort_session, relative_error
+    from tvm_dsprune.runtime.session import LoadedModel
+    from tvm_dsprune.bench.timing import isolated, ort_session, relative_error
+    from tvm_dsprune.targets import cpu_count
 
     forms = {"TVM dense": (None, "off"), "TVM filter 50% sparse": ("filter", "on"),
              "TVM filter 50% compact": ("filter", "auto"), "TVM 1x4 90% sparse": ("group", "on")}

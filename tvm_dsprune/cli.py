@@ -9,7 +9,8 @@ import json
 import sys
 
 from . import __version__
-from .errors import InputError
+from .errors import CompileError, InputError
+from .relax.layer_records import SPARSE_MODES
 
 EPILOG_PRUNE = """\
 methods (SPEC is NAME:RATIO, nm:N:M, or dense; RATIO in [0, 1)):
@@ -19,7 +20,14 @@ examples:
   tvm-dsprune prune m.onnx -o p.onnx --dw dcp-bh:0.8 --pw filter-l2:0.5 --masks m.npz --report r.json
   tvm-dsprune prune m.onnx -o p.onnx --pw group-optimal:0.9 --group 1x4 --target mali
   tvm-dsprune prune m.onnx -o p.onnx --masks-in finetuned_masks.npz
+  tvm-dsprune prune m.onnx -o p.onnx --preset cpu-sparse --target llvm
 """
+
+
+def _presets() -> dict:
+    from .pruning.presets import PRESETS, label
+
+    return {k: label(v) for k, v in PRESETS.items()}
 
 
 def _methods_help() -> str:
@@ -76,6 +84,8 @@ def add_prune(sub) -> None:
     p.add_argument("--target", default="cuda",
                    help="target whose tile geometry sets DR group, HSR tile, group size (default cuda)")
     p.add_argument("--plan", metavar="JSON", help="plan file: kind specs and per-layer overrides")
+    p.add_argument("--preset", metavar="NAME", help="a named plan: " + "; ".join(
+        f"{k} = {v}" for k, v in _presets().items()))
     p.add_argument("--masks", metavar="NPZ", help="write the masks (True = kept) here")
     p.add_argument("--report", metavar="JSON", help="write the per-layer report here")
     p.add_argument("--masks-in", metavar="NPZ", help="apply these masks instead of running the methods")
@@ -94,6 +104,7 @@ def cmd_prune(args) -> int:
 
     result = prune(args.model, args.output, dw=args.dw, pw=args.pw, fc=args.fc, conv=args.conv,
                    group=args.group, balanced=args.balanced, target=args.target, plan=args.plan,
+                   preset=args.preset,
                    masks=args.masks, report=args.report, masks_in=args.masks_in,
                    prune_first=args.prune_first, prune_last=args.prune_last,
                    filter_feeding_dw=args.filter_feeding_dw, hsr_alpha=args.hsr_alpha)
@@ -137,7 +148,7 @@ def add_compile(sub) -> None:
     p.add_argument("--target", default="llvm",
                    help="llvm (this CPU), cuda, mali, another registered target, or a TVM target JSON dict")
     p.add_argument("--target-host", help="host of a GPU target: llvm, or a JSON dict (default: the target's own)")
-    p.add_argument("--sparse", choices=("auto", "on", "off"), default="auto",
+    p.add_argument("--sparse", choices=SPARSE_MODES, default="auto",
                    help="auto: sparse where the cost model says it is faster (default); on: every pruned "
                         "layer; off: all dense")
     p.add_argument("--input-shape", action="append", metavar="NAME:SHAPE",
@@ -151,7 +162,8 @@ def add_compile(sub) -> None:
 
 
 def cmd_compile(args) -> int:
-    from .compile_model import compile, format_report
+    from .build.compile import compile
+    from .build.report import format_report
 
     if args.batch < 1:
         raise InputError(f"--batch {args.batch}: must be at least 1")
@@ -181,50 +193,39 @@ def add_run(sub) -> None:
 def cmd_run(args) -> int:
     import numpy as np
 
-    from .run_model import LoadedModel, load_inputs
+    from .runtime.run import run
 
     if args.repeat < 0:
         raise InputError(f"--repeat {args.repeat}: must be >= 0")
-    model = LoadedModel(args.package, args.device)
-    feed = load_inputs(args.inputs, model.package.inputs)
-    outputs = model(feed)
-    for name, y in outputs.items():
+    result = run(args.package, args.inputs, device=args.device, repeat=args.repeat, outputs=args.outputs,
+                 compare_onnx=args.compare_onnx)
+    for name, y in result.outputs.items():
         line = (f"{name}: shape {list(y.shape)} {y.dtype}, min {y.min():.4g}, max {y.max():.4g}, "
                 f"mean {y.mean():.4g}")
         if y.ndim == 2 and y.shape[1] > 1:
             line += f", top-5 of row 0: {np.argsort(-y[0])[:5].tolist()}"
         print(line)
-    if args.compare_onnx:
-        from .timing import ort_session, relative_error
-
-        ref = ort_session(args.compare_onnx).run(None, feed)
-        for (name, y), r in zip(outputs.items(), ref):
-            print(f"{name}: relative error vs onnxruntime {relative_error(y, r):.2e}")
-    if args.repeat:
-        lat = model.time(feed, repeat=args.repeat)
-        print(f"median latency {float(np.median(lat)):.3f} ms over {len(lat)} runs (min {min(lat):.3f} ms)")
+    for name, err in result.errors.items():
+        print(f"{name}: relative error vs onnxruntime {err:.2e}")
+    if result.latency_ms:
+        lat = result.latency_ms
+        print(f"median latency {result.median_ms:.3f} ms over {len(lat)} runs (min {min(lat):.3f} ms)")
     if args.outputs:
-        from .outputs import output_set
-
-        with output_set() as out:
-            with open(out.path(args.outputs), "wb") as f:
-                np.savez(f, **outputs)
         print(f"wrote {args.outputs}")
     return 0
 
 
 def add_bench(sub) -> None:
-    from . import bench     # numpy only at import time
-
     p = sub.add_parser("bench", help="dense vs pruned, per depthwise layer and end to end (this CPU)")
     p.add_argument("--models", default="mobilenet_v2,efficientnet_b0", help="models for the per-layer DW table")
     p.add_argument("--e2e-models", default="mobilenet_v2,mobilenet_v3_small,efficientnet_b0",
                    help="models for the end-to-end table")
     p.add_argument("--no-layers", action="store_true", help="skip the per-layer table")
     p.add_argument("--no-e2e", action="store_true", help="skip the end-to-end table")
-    p.add_argument("--plans", default=",".join(bench.PLANS),
-                   help="pruning plans for the end-to-end table: " +
-                        "; ".join(f"{k} = {bench.plan_label(v)}" for k, v in bench.PLANS.items()))
+    p.add_argument("--presets", default="deprune-bh,cpu-sparse",
+                   help="pruning presets for the end-to-end table: " +
+                        "; ".join(f"{k} = {v}" for k, v in _presets().items()))
+    p.add_argument("--tuning-records", metavar="DIR", help="MetaSchedule database for the TVM builds")
     p.add_argument("--rounds", type=int, default=5, help="timing rounds per measurement (default 5)")
     p.add_argument("--json", metavar="FILE", help="write all results as JSON")
     p.add_argument("--markdown", metavar="FILE", help="write the tables as markdown")
@@ -232,7 +233,9 @@ def add_bench(sub) -> None:
 
 
 def cmd_bench(args) -> int:
-    from . import bench, zoo
+    from . import zoo
+    from .bench import suite
+    from .pruning.presets import preset
 
     models = [m for m in args.models.split(",") if m]
     e2e = [m for m in args.e2e_models.split(",") if m]
@@ -240,22 +243,55 @@ def cmd_bench(args) -> int:
         zoo.entry(m)
     if args.rounds < 1:
         raise InputError("--rounds must be at least 1")
-    plans = [p for p in args.plans.split(",") if p]
-    unknown = [p for p in plans if p not in bench.PLANS]
-    if unknown:
-        raise InputError(f"--plans: unknown plan {unknown[0]!r}; choose from {', '.join(bench.PLANS)}")
-    result = bench.run_bench([zoo.entry(m).name for m in models], [zoo.entry(m).name for m in e2e],
+    presets = [p for p in args.presets.split(",") if p]
+    for name in presets:
+        preset(name)
+    result = suite.run_bench([zoo.entry(m).name for m in models], [zoo.entry(m).name for m in e2e],
                              layers=not args.no_layers, end_to_end=not args.no_e2e, rounds=args.rounds,
-                             say=lambda m: print(m, flush=True), plans=plans)
+                             say=lambda m: print(m, flush=True), presets=presets,
+                             tuning_records=args.tuning_records)
     print()
-    print(bench.markdown(result))
-    bench.save(result, args.json, args.markdown)
+    print(suite.markdown(result))
+    suite.save(result, args.json, args.markdown)
+    return 0
+
+
+def add_profile(sub) -> None:
+    p = sub.add_parser("profile", help="time every kernel of a package inside the model, beside "
+                                       "onnxruntime's per-node profile of the ONNX model",
+                       description="Where the time goes: each kernel the Relax VM calls, timed inside the model "
+                                   "(VM instrument), by layer with its MACs and GFLOP/s; the VM's own calls and "
+                                   "tensor allocations; and onnxruntime's own profile of the same model.")
+    p.add_argument("package", help="package from `tvm-dsprune compile`")
+    p.add_argument("--onnx", metavar="ONNX", help="the model the package was compiled from (MACs, onnxruntime)")
+    p.add_argument("--rounds", type=int, default=30, help="runs to take medians over (default 30)")
+    p.add_argument("--json", metavar="FILE", help="write the profile as JSON")
+    p.add_argument("--markdown", metavar="FILE", help="write the tables as markdown")
+    p.set_defaults(func=cmd_profile)
+
+
+def cmd_profile(args) -> int:
+    from .bench import profile
+
+    if args.rounds < 1:
+        raise InputError("--rounds must be at least 1")
+    result = profile.profile(args.package, args.onnx, args.rounds, say=lambda m: print(f"... {m}", flush=True))
+    text = profile.markdown(result)
+    print(text)
+    from .outputs import output_set
+
+    with output_set() as out:
+        if args.json:
+            out.path(args.json).write_text(json.dumps(result, indent=1))
+        if args.markdown:
+            out.path(args.markdown).write_text(text + "\n")
     return 0
 
 
 def add_demo(sub) -> None:
-    p = sub.add_parser("demo", help="the main job: MobileNet-V2 pruned with DEPrune-BH, compiled dense and "
-                                    "sparse for this CPU, checked against onnxruntime, timed")
+    p = sub.add_parser("demo", help="the main job: MobileNet-V2 pruned with DEPrune-BH and with the CPU "
+                                    "sparse preset, compiled dense and pruned for this CPU, checked against "
+                                    "onnxruntime, timed")
     p.add_argument("--workdir", default="dsprune-demo", help="folder for the demo's files (default ./dsprune-demo)")
     p.add_argument("--model", default="mobilenet_v2", help="zoo model (default mobilenet_v2)")
     p.add_argument("--rounds", type=int, default=5, help="timing rounds (default 5)")
@@ -264,7 +300,7 @@ def add_demo(sub) -> None:
 
 def cmd_demo(args) -> int:
     from . import zoo
-    from .demo import run_demo
+    from .bench.demo import run_demo
 
     result = run_demo(args.workdir, zoo.entry(args.model).name, args.rounds, say=lambda m: print(m, flush=True))
     return 0 if result["ok"] else 1
@@ -276,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "compiled to sparse kernels with Apache TVM.")
     parser.add_argument("--version", action="version", version=f"tvm-dsprune {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (add_demo, add_zoo, add_prune, add_compile, add_run, add_bench, add_targets):
+    for add in (add_demo, add_zoo, add_prune, add_compile, add_run, add_bench, add_profile, add_targets):
         add(sub)
     return parser
 
@@ -292,13 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as err:
         print(f"tvm-dsprune {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except Exception as err:  # noqa: BLE001 - compile limits: one line, not a traceback
-        from .compile_model import CompileError
-
-        if isinstance(err, CompileError):
-            print(f"tvm-dsprune {args.command}: error: {err}", file=sys.stderr)
-            return 1
-        raise
+    except CompileError as err:
+        print(f"tvm-dsprune {args.command}: error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

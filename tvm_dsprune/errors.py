@@ -1,10 +1,15 @@
-"""The one error type for bad user input.
+"""The error types a user sees as one line.
 
 Anything a user can get wrong (a file, a ratio, a method name, a mask shape, a target) raises
 InputError with a message that names the thing that is wrong. The CLI prints that message
-alone, with no traceback, and exits with status 2.
+alone, with no traceback, and exits with status 2. CompileError is a limit of the compiler, not
+bad input (exit status 1).
 """
 
 
 class InputError(ValueError):
     """Bad input from the user: the message says what is wrong and where."""
+
+
+class CompileError(RuntimeError):
+    """The model could not be built for the target (not bad input: a limit of the compiler)."""

@@ -5,7 +5,8 @@ import numpy as np
 import tvm
 
 from tvm_dsprune.kernels import dr_depthwise, group_dense
-from tvm_dsprune.schedules import cpu
+from tvm_dsprune.schedules.cpu.dr_depthwise import DRDepthwise
+from tvm_dsprune.schedules.cpu.group_dense import GroupDense
 from tvm_dsprune.sparse import dr_format, group_format
 
 TARGET = tvm.target.Target({"kind": "llvm", "num-cores": 2})
@@ -14,8 +15,8 @@ TARGET = tvm.target.Target({"kind": "llvm", "num-cores": 2})
 def _build(func, schedule: bool):
     func = func.with_attr("global_symbol", "main")
     if schedule:
-        rule = cpu.schedule_dr_depthwise if "chan_ptr" in func.script() else cpu.schedule_group_dense
-        sch = rule(func, TARGET, False)
+        rule = DRDepthwise() if "chan_ptr" in func.script() else GroupDense()
+        sch = rule.apply(func, TARGET, False)
         assert sch is not None, "the CPU rule must apply"
         func = sch.mod["main"]
     return tvm.compile(tvm.IRModule({"main": func}), target=TARGET)

@@ -62,13 +62,3 @@ def test_unscheduled_definition_is_the_same_function():
     y_s, _ = run_depthwise(x, w, (2, 2), (2, 2, 2, 2), schedule=True)
     y_u, _ = run_depthwise(x, w, (2, 2), (2, 2, 2, 2), schedule=False)
     np.testing.assert_allclose(y_s, y_u, rtol=1e-6, atol=1e-6)
-
-
-def test_format_roundtrip_and_tile_padding():
-    from tvm_dsprune.sparse import dr_format
-
-    _, w = case(72, 3, 4, 0.8)
-    fmt = dr_format.from_weight(w, 32, 32)
-    np.testing.assert_array_equal(fmt.to_dense(), w)
-    assert fmt.kmax % 32 == 0 and fmt.kmax >= fmt.kept.max()
-    assert np.all(fmt.col_val.reshape(fmt.num_subgemms, -1)[:, fmt.kept.max():] == 0)

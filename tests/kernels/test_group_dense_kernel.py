@@ -48,16 +48,6 @@ def test_matmul_matches_numpy(kind, form):
     np.testing.assert_allclose(y, x @ w.T, rtol=1e-5, atol=1e-5)
 
 
-def test_rows_filter_pruning_removed_are_not_stored():
-    w, _ = masked(32, 48, "filter")
-    fmt = group_format.cover(w, (4, 16))
-    dropped = fmt.row_pos == fmt.kept_rows
-    assert dropped.sum() == 16 and np.all(~w[dropped].any(axis=1)) and np.all(w[~dropped].any(axis=1))
-    assert fmt.kept_rows == 16 and fmt.stored == 4 * 3      # 16 kept rows in 4 dense 4-row blocks
-    assert fmt.num_blocks == 5                               # and an empty block for the zero row
-    np.testing.assert_array_equal(fmt.to_dense(), w)
-
-
 def test_partial_row_block():
     """F = 17 with 4-row blocks: the last block has one real row."""
     w, _ = masked(17, 24, "magnitude")
@@ -65,16 +55,3 @@ def test_partial_row_block():
     y, fmt = run_conv1x1(x, w, (4, 4))
     assert fmt.num_blocks == -(-fmt.kept_rows // 4)
     np.testing.assert_allclose(y, np.einsum("fk,nkhw->nfhw", w, x), rtol=1e-5, atol=1e-5)
-
-
-def test_choose_shape_picks_the_group_the_mask_was_pruned_with():
-    w, _ = masked(64, 96, "group4x4")
-    fmt = group_format.choose_shape(w, [(1, 1), (1, 4), (4, 1), (4, 4)], group_overhead=2.0)
-    assert (fmt.gr, fmt.gc) == (4, 4) and fmt.density == pytest.approx(np.count_nonzero(w) / w.size)
-    shapes = [(1, 1), (1, 4), (4, 4)]
-    w, _ = masked(64, 96, "nm")                         # 2:4: the cheapest cover wins, zeros and all
-    best = group_format.choose_shape(w, shapes, 2.0)
-    assert group_format.cost(best, 2.0) == min(group_format.cost(group_format.cover(w, s), 2.0) for s in shapes)
-    rng = np.random.default_rng(5)                      # scattered 95%: one group per weight (g = 1)
-    w = (rng.standard_normal((64, 96)) * (rng.random((64, 96)) > 0.95)).astype("float32")
-    assert (group_format.choose_shape(w, shapes, 2.0).gr, group_format.choose_shape(w, shapes, 2.0).gc) == (1, 1)

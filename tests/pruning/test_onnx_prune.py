@@ -8,7 +8,8 @@ import pytest
 from conftest import onnx_weights, run_ort
 from tvm_dsprune import zoo
 from tvm_dsprune.errors import InputError
-from tvm_dsprune.pruning import dr, masks_io, onnx_model
+from tvm_dsprune.frontend import arrays, onnx_model
+from tvm_dsprune.pruning import dr
 from tvm_dsprune.pruning.onnx_prune import prune
 
 ZOO = ["mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "tiny"]
@@ -30,7 +31,7 @@ def test_pruned_zoo_model_runs_and_weights_equal_original_times_mask(name, spec,
     out, masks_path, report_path = tmp_path / "p.onnx", tmp_path / "m.npz", tmp_path / "r.json"
     result = prune(src, out, masks=masks_path, report=report_path, **spec)
     before, after = onnx_weights(src), onnx_weights(out)
-    masks = masks_io.load(masks_path)
+    masks = arrays.load(masks_path, "mask file")
     assert set(before) == set(after)
     for key, w in before.items():
         if key in masks:
@@ -220,11 +221,11 @@ def test_missing_and_non_onnx_files(tmp_path):
 def test_mask_file_of_wrong_shapes(zoo_onnx, tmp_path):
     src = zoo_onnx("tiny")
     prune(src, masks=tmp_path / "m.npz", dw="dcp:0.5")
-    masks = masks_io.load(tmp_path / "m.npz")
+    masks = arrays.load(tmp_path / "m.npz", "mask file")
     key = next(k for k in masks if masks[k].ndim == 4)
     masks[key] = np.ones((3, 3), bool)
     bad = tmp_path / "bad.npz"
-    masks_io.save(bad, masks)
+    arrays.save_masks(bad, masks)
     with pytest.raises(InputError, match=f"mask '{key}' has shape \\(3, 3\\)"):
         prune(src, tmp_path / "p.onnx", masks_in=bad, report=tmp_path / "r.json")
     assert not (tmp_path / "p.onnx").exists() and not (tmp_path / "r.json").exists()

@@ -24,7 +24,7 @@ def test_masks_are_the_numpy_algorithms_on_the_module_weights():
 def test_layer_order_and_feeds_dw_match_the_onnx_path(zoo_onnx):
     model = zoo.build("efficientnet_b0")
     t_layers, _, _ = tm.find_layers(model)
-    from tvm_dsprune.pruning import onnx_model
+    from tvm_dsprune.frontend import onnx_model
     import onnx
     o_layers, _ = onnx_model.find_layers(onnx.load(str(zoo_onnx("efficientnet_b0"))))
     assert [L.weight_name for L in t_layers] == [L.weight_name for L in o_layers]
@@ -65,8 +65,8 @@ def test_export_matches_torch_and_masks_apply_to_the_zoo_onnx(zoo_onnx, tmp_path
     np.testing.assert_allclose(run_ort(path, x.numpy()), ref, rtol=1e-4, atol=1e-5)
     assert hasattr(dict(model.named_modules())["features.1.block.1.0"], "weight_mask")   # still masked
     # the torch masks are keyed like the zoo ONNX initializers: they apply with --masks-in
-    from tvm_dsprune.pruning import masks_io
-    masks_io.save(tmp_path / "m.npz", res.masks)
+    from tvm_dsprune.frontend import arrays
+    arrays.save_masks(tmp_path / "m.npz", res.masks)
     prune(zoo_onnx("tiny"), tmp_path / "p.onnx", masks_in=tmp_path / "m.npz")
     w = onnx_weights(tmp_path / "p.onnx")
     for k, m in res.masks.items():

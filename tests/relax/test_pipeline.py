@@ -1,18 +1,13 @@
 """The compile pipeline: epilogues fused into the sparse kernels, every kernel scheduled."""
-import onnx
 import tvm
-from tvm.relax.frontend.onnx import from_onnx
 
-from tvm_dsprune import targets
 from tvm_dsprune.pruning.onnx_prune import prune
 from tvm_dsprune.relax import pipeline as pl
+from tvm_dsprune.relax.lowering import lower
 
 
 def lowered(onnx_path, target="llvm"):
-    spec = targets.resolve(target)
-    t = pl.tvm_target(spec, {"kind": "llvm"} if target != "llvm" else None)
-    mod = from_onnx(onnx.load(str(onnx_path)), shape_dict={"input": [1, 3, 32, 32]}, keep_params_in_input=False)
-    return pl.build_pipeline(spec, t, "on")(mod)
+    return lower(onnx_path, target, sparse="on").mod
 
 
 def test_bias_and_activation_fuse_into_the_sparse_kernels(zoo_onnx, tmp_path):
@@ -35,3 +30,17 @@ def test_cuda_pipeline_binds_every_kernel(zoo_onnx, tmp_path):
     pruned = tmp_path / "p.onnx"
     prune(zoo_onnx("tiny"), pruned, dw="dcp:0.5", pw="nm:2:4", target="cuda")
     assert pl.unscheduled_gpu_functions(lowered(pruned, "cuda")) == []
+
+
+def test_records_travel_with_the_module_in_model_order(zoo_onnx, tmp_path):
+    """The layer records are read back from the lowered module, named after the ONNX layers, in
+    the order of the source model, at every stage."""
+    from tvm_dsprune.frontend.onnx_model import find_layers, load
+
+    pruned = tmp_path / "p.onnx"
+    prune(zoo_onnx("tiny"), pruned, dw="dcp-bh:0.8", pw="magnitude:0.8", target="llvm")
+    layers, _ = find_layers(load(pruned))
+    for stage in pl.STAGES:
+        low = lower(pruned, "llvm", sparse="on", stop_after=stage)
+        assert [r.name for r in low.records] == [layer.name for layer in layers]
+        assert {r.decision for r in low.records} >= {"sparse"}

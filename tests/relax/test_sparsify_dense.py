@@ -5,6 +5,7 @@ import tvm
 from tvm import relax
 
 from tvm_dsprune.kernels import group_dense, row_scatter
+from tvm_dsprune.relax.layer_records import NAMES_ATTR, RECORDS_ATTR, records as records_of
 from tvm_dsprune.relax.sparsify_dense import SparsifyDense
 from tvm_dsprune.relax.sparsify_depthwise import OUT_EWISE_FUSABLE
 from tvm_dsprune.schedules import cpu
@@ -32,8 +33,8 @@ def module(build_body, x_shape):
 def test_pruned_1x1_conv_becomes_the_group_kernel():
     w = pruned(24, 16)
     before = module(lambda bb, x: bb.emit(relax.op.nn.conv2d(x, relax.const(w.reshape(24, 16, 1, 1)))), (1, 16, 7, 7))
-    records = []
-    after = SparsifyDense(COST, "on", records=records)(before)
+    after = SparsifyDense(COST, "on")(before)
+    records, after = records_of(after), after.without_attr(RECORDS_ATTR).without_attr(NAMES_ATTR)
     fmt = group_format.choose_shape(w, COST.group_shapes, COST.group_fixed)
     func = group_dense.build_conv1x1(1, 16, 24, 7, 7, fmt.gr, fmt.gc, fmt.group_val.shape[0], fmt.num_blocks)
     func = func.with_attr("op_pattern", OUT_EWISE_FUSABLE).with_attr("dsprune.layer", "pw_1")
@@ -50,7 +51,7 @@ def test_pruned_1x1_conv_becomes_the_group_kernel():
 def test_pruned_matmul_becomes_the_group_kernel():
     w = pruned(10, 32, seed=1)                     # W[F, K]; the graph holds W.T [K, F]
     before = module(lambda bb, x: bb.emit(relax.op.matmul(x, relax.const(np.ascontiguousarray(w.T)))), (2, 32))
-    after = SparsifyDense(COST, "on")(before)
+    after = SparsifyDense(COST, "on")(before).without_attr(RECORDS_ATTR).without_attr(NAMES_ATTR)
     fmt = group_format.choose_shape(w, COST.group_shapes, COST.group_fixed)
     func = group_dense.build_matmul(2, 32, 10, fmt.gr, fmt.gc, fmt.group_val.shape[0], fmt.num_blocks)
     func = func.with_attr("op_pattern", OUT_EWISE_FUSABLE).with_attr("dsprune.layer", "fc_1")
@@ -68,16 +69,18 @@ def test_convs_the_pass_cannot_handle_stay_dense_and_are_reported(kernel, stride
     w = pruned(8, 4 * kernel * kernel).reshape(8, 4, kernel, kernel)
     before = module(lambda bb, x: bb.emit(relax.op.nn.conv2d(x, relax.const(w), strides=strides,
                                                              padding=kernel // 2)), (1, 4, 8, 8))
-    records = []
-    tvm.ir.assert_structural_equal(SparsifyDense(COST, "on", records=records)(before), before)
+    after = SparsifyDense(COST, "on")(before)
+    records, after = records_of(after), after.without_attr(RECORDS_ATTR).without_attr(NAMES_ATTR)
+    tvm.ir.assert_structural_equal(after, before)
     assert records[0].decision == "dense" and reason in records[0].reason
 
 
 def test_auto_keeps_a_layer_dense_where_the_cost_model_says_dense_wins():
     w = pruned(24, 16, keep=0.9)
     before = module(lambda bb, x: bb.emit(relax.op.nn.conv2d(x, relax.const(w.reshape(24, 16, 1, 1)))), (1, 16, 7, 7))
-    records = []
-    tvm.ir.assert_structural_equal(SparsifyDense(COST, "auto", records=records)(before), before)
+    after = SparsifyDense(COST, "auto")(before)
+    records, after = records_of(after), after.without_attr(RECORDS_ATTR).without_attr(NAMES_ATTR)
+    tvm.ir.assert_structural_equal(after, before)
     assert "cost model" in records[0].reason
 
 
@@ -91,8 +94,8 @@ def test_auto_runs_a_filter_pruned_1x1_conv_densely_on_the_kept_filters():
     kept = np.array([0, 3, 4, 9])
     w = filter_pruned(12, 16, kept)
     before = module(lambda bb, x: bb.emit(relax.op.nn.conv2d(x, relax.const(w.reshape(12, 16, 1, 1)))), (1, 16, 7, 7))
-    records = []
-    after = SparsifyDense(COST, "auto", records=records)(before)
+    after = SparsifyDense(COST, "auto")(before)
+    records, after = records_of(after), after.without_attr(RECORDS_ATTR).without_attr(NAMES_ATTR)
     pos = np.zeros(12, "int32")
     pos[kept] = np.arange(4)
     keep = np.isin(np.arange(12), kept).astype("float32")
@@ -110,8 +113,8 @@ def test_auto_runs_a_filter_pruned_matmul_on_the_kept_columns_and_matches_numpy(
     kept = np.array([1, 2, 7])
     w = filter_pruned(8, 32, kept, seed=3)         # W[F, K]; the graph holds W.T [K, F]
     before = module(lambda bb, x: bb.emit(relax.op.matmul(x, relax.const(np.ascontiguousarray(w.T)))), (2, 32))
-    records = []
-    after = SparsifyDense(COST, "auto", records=records)(before)
+    after = SparsifyDense(COST, "auto")(before)
+    records, after = records_of(after), after.without_attr(RECORDS_ATTR).without_attr(NAMES_ATTR)
     assert records[0].decision == "compact"
     x = np.random.default_rng(4).standard_normal((2, 32)).astype("float32")
     ex = tvm.compile(after, "llvm")
@@ -122,6 +125,5 @@ def test_auto_runs_a_filter_pruned_matmul_on_the_kept_columns_and_matches_numpy(
 def test_on_mode_keeps_the_group_kernel_for_filter_pruned_layers():
     w = filter_pruned(12, 16, np.array([0, 3, 4, 9]))
     before = module(lambda bb, x: bb.emit(relax.op.nn.conv2d(x, relax.const(w.reshape(12, 16, 1, 1)))), (1, 16, 7, 7))
-    records = []
-    SparsifyDense(COST, "on", records=records)(before)
+    records = records_of(SparsifyDense(COST, "on")(before))
     assert records[0].decision == "sparse" and "empty rows not computed" in records[0].format

@@ -5,7 +5,12 @@ import pytest
 import tvm
 
 from tvm_dsprune.kernels import dr_depthwise, group_dense
-from tvm_dsprune.schedules import cpu, cuda, gpu, jetson_orin, mali, mali_g78
+from tvm_dsprune.schedules import cuda, mali
+from tvm_dsprune.schedules.cpu.dr_depthwise import DRDepthwise
+from tvm_dsprune.schedules.cpu.group_dense import GroupDense
+from tvm_dsprune.schedules.cuda import jetson_orin
+from tvm_dsprune.schedules.gpu import dr_depthwise as gpu_dr, group_dense as gpu_group
+from tvm_dsprune.schedules.mali import mali_g78
 from tvm_dsprune.sparse import dr_format, group_format
 
 CPU = tvm.target.Target({"kind": "llvm", "num-cores": 2})
@@ -42,18 +47,14 @@ def gd_case(f=32, k=48, h=8, gpu_form=False, lanes=1, seed=1):
 
 
 RULES = [
-    ("cpu dr", cpu.schedule_dr_depthwise, CPU, lambda: dw_case()),
-    ("cpu group", cpu.schedule_group_dense, CPU, lambda: gd_case()),
-    ("cuda dr", lambda f, t, tun: gpu.schedule_dr_depthwise(f, t, tun, cuda.KNOBS), CUDA, lambda: dw_case(gpu_form=True)),
-    ("cuda group", lambda f, t, tun: gpu.schedule_group_dense(f, t, tun, cuda.KNOBS), CUDA,
-     lambda: gd_case(gpu_form=True)),
-    ("orin dr", lambda f, t, tun: gpu.schedule_dr_depthwise(f, t, tun, jetson_orin.KNOBS), CUDA,
-     lambda: dw_case(gpu_form=True)),
-    ("mali dr", lambda f, t, tun: gpu.schedule_dr_depthwise(f, t, tun, mali.KNOBS), MALI, lambda: dw_case(gpu_form=True)),
-    ("mali group", lambda f, t, tun: gpu.schedule_group_dense(f, t, tun, mali.KNOBS), MALI,
-     lambda: gd_case(gpu_form=True, lanes=4)),
-    ("g78 group", lambda f, t, tun: gpu.schedule_group_dense(f, t, tun, mali_g78.KNOBS), MALI,
-     lambda: gd_case(gpu_form=True, lanes=4)),
+    ("cpu dr", DRDepthwise().apply, CPU, lambda: dw_case()),
+    ("cpu group", GroupDense().apply, CPU, lambda: gd_case()),
+    ("cuda dr", gpu_dr.DRDepthwise(knobs=cuda.KNOBS).apply, CUDA, lambda: dw_case(gpu_form=True)),
+    ("cuda group", gpu_group.GroupDense(knobs=cuda.KNOBS).apply, CUDA, lambda: gd_case(gpu_form=True)),
+    ("orin dr", gpu_dr.DRDepthwise(knobs=jetson_orin.KNOBS).apply, CUDA, lambda: dw_case(gpu_form=True)),
+    ("mali dr", gpu_dr.DRDepthwise(knobs=mali.KNOBS).apply, MALI, lambda: dw_case(gpu_form=True)),
+    ("mali group", gpu_group.GroupDense(knobs=mali.KNOBS).apply, MALI, lambda: gd_case(gpu_form=True, lanes=4)),
+    ("g78 group", gpu_group.GroupDense(knobs=mali_g78.KNOBS).apply, MALI, lambda: gd_case(gpu_form=True, lanes=4)),
 ]
 
 
@@ -82,7 +83,7 @@ def test_every_cpu_sample_computes_the_same(name, rule, target, case):
 @pytest.mark.parametrize("name,rule,target,case", [r for r in RULES if r[2] is MALI], ids=["mali dr", "mali group", "g78 group"])
 def test_every_mali_sample_computes_the_same_on_pocl(name, rule, target, case):
     pytest.importorskip("pyopencl")
-    from tvm_dsprune.pocl import OpenCLModel, lower_function
+    from tvm_dsprune.runtime.pocl import OpenCLModel, lower_function
 
     func, args, ref = case()
     for _ in range(4):
@@ -90,7 +91,7 @@ def test_every_mali_sample_computes_the_same_on_pocl(name, rule, target, case):
         lowered, sources = lower_function("main", sch.mod["main"], target)
         runner = OpenCLModel.__new__(OpenCLModel)
         import pyopencl as cl
-        from tvm_dsprune.pocl import pocl_context
+        from tvm_dsprune.runtime.pocl import pocl_context
         runner.cl, runner.ctx = cl, pocl_context()
         runner.queue = cl.CommandQueue(runner.ctx)
         runner.funcs = {"main": lowered}
@@ -111,10 +112,10 @@ def test_every_cuda_sample_builds(name, rule, target, case):
 
 @pytest.mark.slow
 def test_metaschedule_searches_the_cpu_design_space(tmp_path):
-    from tvm_dsprune.tuning import tune_kernel
+    from tvm_dsprune.tuning.kernel import tune_kernel
 
     func, args, ref = dw_case(c=32, h=28)
-    db, best = tune_kernel(func, cpu.schedule_dr_depthwise, CPU, tmp_path / "ms", args, trials=6)
+    db, best = tune_kernel(func, DRDepthwise(), CPU, tmp_path / "ms", args, trials=6)
     records = db.get_all_tuning_records()
     assert len(records) == 6 and all(float(r.run_secs[0]) < 1.0 for r in records)
     assert (tmp_path / "ms" / "database_tuning_record.json").exists()

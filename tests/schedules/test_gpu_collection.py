@@ -8,7 +8,7 @@ import pytest
 import tvm
 
 from tvm_dsprune import targets, zoo
-from tvm_dsprune.compile_model import compile
+from tvm_dsprune.build.compile import compile
 from tvm_dsprune.pruning.onnx_prune import prune
 
 
@@ -25,7 +25,7 @@ def test_second_gpus_are_registered_with_their_own_geometry():
     g76, g78 = targets.resolve("mali"), targets.resolve("mali-g78")
     assert orin.target["arch"] == "sm_87" and orin.family == "cuda" and orin.geometry.dr_group == 32
     assert g78.geometry.k_tile != g76.geometry.k_tile and g78.family == g76.family == "opencl"
-    assert orin.rules is not cuda.rules and g78.rules is not g76.rules
+    assert orin.spec.rules is not cuda.spec.rules and g78.spec.rules is not g76.spec.rules
 
 
 def test_prune_takes_the_tiles_of_the_named_gpu(zoo_onnx):
@@ -40,9 +40,9 @@ def test_prune_takes_the_tiles_of_the_named_gpu(zoo_onnx):
 
 def test_mali_g78_model_on_pocl(zoo_onnx, tmp_path):
     pytest.importorskip("pyopencl")
-    from tvm_dsprune.pocl import compile_for_pocl
+    from tvm_dsprune.runtime.pocl import compile_for_pocl
     from conftest import run_ort
-    from tvm_dsprune.timing import relative_error
+    from tvm_dsprune.bench.timing import relative_error
 
     pruned = tmp_path / "p.onnx"
     prune(zoo_onnx("tiny"), pruned, dw="dcp-bh:0.8", pw="group-optimal:0.8", target="mali-g78")
@@ -53,15 +53,9 @@ def test_mali_g78_model_on_pocl(zoo_onnx, tmp_path):
 
 def test_dense_depthwise_gets_the_collection_schedule(zoo_onnx):
     """dlight alone puts one 256-thread group on each output pixel; ours threads pixels and channels."""
-    import onnx
-    from tvm.relax.frontend.onnx import from_onnx
+    from tvm_dsprune.relax.lowering import lower
 
-    from tvm_dsprune.relax import pipeline as pl
-
-    spec = targets.resolve("cuda")
-    target = pl.tvm_target(spec, {"kind": "llvm"})
-    mod = from_onnx(onnx.load(str(zoo_onnx("tiny"))), shape_dict={"input": [1, 3, 32, 32]}, keep_params_in_input=False)
-    mod = pl.build_pipeline(spec, target, "off", stop_after="schedule")(mod)
+    mod = lower(zoo_onnx("tiny"), "cuda", sparse="off", stop_after="schedule").mod
     dw = [f for _, f in mod.functions_items() if isinstance(f, tvm.tirx.PrimFunc) and "group_conv2d_nchw" in f.script()]
     assert len(dw) == 3
     for f in dw:
@@ -104,8 +98,8 @@ def test_compact_filter_pruned_layers_on_gpus(zoo_onnx, tmp_path):
         assert out.returncode == 0, out.stderr[-2000:]
     pytest.importorskip("pyopencl")
     from conftest import run_ort
-    from tvm_dsprune.pocl import compile_for_pocl
-    from tvm_dsprune.timing import relative_error
+    from tvm_dsprune.runtime.pocl import compile_for_pocl
+    from tvm_dsprune.bench.timing import relative_error
 
     model, records = compile_for_pocl(pruned, "mali", sparse="auto")
     assert sum(r.decision == "compact" for r in records) >= 2

@@ -8,6 +8,7 @@ so the reduction length is the channel's kept count: pruning shrinks K.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from tvm import tirx
@@ -35,6 +36,7 @@ class DWConvShape:
                 (self.w + pl + pr - dw * (self.kw - 1) - 1) // sw + 1)
 
 
+@functools.lru_cache(maxsize=256)
 def build(shape: DWConvShape, flat_columns: int, width_multiple: int = 1, dtype: str = "float32",
           local_accumulator: bool = False):
     """PrimFunc(data, chan_ptr, col_tap, col_val, out) for one layer.

@@ -12,6 +12,8 @@ outputs.
 """
 from __future__ import annotations
 
+import functools
+
 from tvm import tirx
 from tvm.script import tirx as T
 
@@ -22,29 +24,50 @@ def build_conv1x1(n: int, k: int, f: int, h: int, w: int, gr: int, gc: int, num_
                   num_blocks: int, dtype: str = "float32", local_accumulator: bool = False,
                   vector_lanes: int = 1):
     """PrimFunc(data[N,K,H,W], row_pos[F], block_ptr[B,2], group_col[NG], group_val[NG,gr,gc],
-    out[N,F,H,W]) with B = num_blocks row blocks of the compacted weight.
+    out[N,F,H,W]) with B = num_blocks row blocks of the compacted weight."""
+    return build(n, k, f, (h, w), gr, gc, num_groups, num_blocks, dtype, local_accumulator, vector_lanes)
+
+
+def build_matmul(m: int, k: int, f: int, gr: int, gc: int, num_groups: int, num_blocks: int,
+                 dtype: str = "float32", local_accumulator: bool = False):
+    """PrimFunc(data[M,K], row_pos[F], block_ptr, group_col, group_val, out[M,F]): x @ W.T, the
+    1x1 conv of M images of one pixel."""
+    return build(m, k, f, (), gr, gc, num_groups, num_blocks, dtype, local_accumulator, 1)
+
+
+@functools.lru_cache(maxsize=256)
+def build(n: int, k: int, f: int, spatial: tuple[int, ...], gr: int, gc: int, num_groups: int,
+          num_blocks: int, dtype: str = "float32", local_accumulator: bool = False, vector_lanes: int = 1):
+    """The one body of both forms: data[N, K, *spatial] -> out[N, F, *spatial], spatial = (H, W)
+    for a 1x1 conv and () for a dense layer.
 
     The pixel dimension p = y*W + x is walked flat (contiguous in NCHW) in the main block, which
-    reads the input through a flat [N, K, H*W] view; the output block writes the 4-D output
-    (schedules vectorise it only within an image row). local_accumulator: as in dr_depthwise.
-    vector_lanes (GPU form, H*W divisible by it): every block instance computes that many
-    consecutive pixels in a vectorised inner loop with a [gr, lanes] local sum — float4 loads of
-    the input rows and float4 sums on Mali (a vectorised loop over a block with a one-element
-    local sum would give every lane the same sum)."""
+    reads the input through a flat [N, K, P] view; the output block writes the output's own
+    shape (schedules vectorise it only within an image row). local_accumulator: as in
+    dr_depthwise. vector_lanes (GPU form, P divisible by it): every block instance computes that
+    many consecutive pixels in a vectorised inner loop with a [gr, lanes] local sum — float4
+    loads of the input rows and float4 sums on Mali (a vectorised loop over a block with a
+    one-element local sum would give every lane the same sum)."""
     I = T.int64
     LOCAL = local_accumulator
-    V = vector_lanes if local_accumulator and (h * w) % vector_lanes == 0 else 1
+    P = 1
+    for d in spatial:
+        P *= d
+    V = vector_lanes if local_accumulator and P % vector_lanes == 0 else 1
     B = num_blocks
-    P = h * w
     NG = max(1, num_groups)
+    CONV = len(spatial) == 2
+    W = spatial[-1] if CONV else 1
+    in_shape = tuple(I(d) for d in (n, k, *spatial))
+    out_shape = tuple(I(d) for d in (n, f, *spatial))
 
     @T.prim_func(private=True, s_tir=True)
-    def kernel(data: T.Buffer((I(n), I(k), I(h), I(w)), dtype),
+    def kernel(data: T.Buffer(in_shape, dtype),
                row_pos: T.Buffer((I(f),), "int32"),
                block_ptr: T.Buffer((I(B), I(2)), "int32"),
                group_col: T.Buffer((I(NG),), "int32"),
                group_val: T.Buffer((I(NG), I(gr), I(gc)), dtype),
-               out: T.Buffer((I(n), I(f), I(h), I(w)), dtype)):
+               out: T.Buffer(out_shape, dtype)):
         T.func_attr({"tirx.noalias": True, "dsprune.op": OP})
         flat = T.decl_buffer((I(n), I(k), I(P)), dtype, data=data.data)
         acc = T.sblock_alloc_buffer((I(n), I(B * gr), I(P)), dtype)
@@ -94,66 +117,15 @@ def build_conv1x1(n: int, k: int, f: int, h: int, w: int, gr: int, gc: int, num_
                 T.reads(row_pos[vf], acc[vn, I(0):I(B * gr), vp])
                 T.writes(res[vn, vf, vp])
                 res[vn, vf, vp] = acc[vn, T.Cast("int64", row_pos[vf]), vp]
-        for vn_, f_, p_ in T.grid(I(n), I(f), I(P)):
-            with T.sblock("group_dense_out"):
-                vn, vf, vp = T.axis.remap("SSS", [vn_, f_, p_])
-                out[vn, vf, vp // I(w), vp % I(w)] = res[vn, vf, vp]
-
-    return kernel
-
-
-def build_matmul(m: int, k: int, f: int, gr: int, gc: int, num_groups: int, num_blocks: int,
-                 dtype: str = "float32", local_accumulator: bool = False):
-    """PrimFunc(data[M,K], row_pos[F], block_ptr, group_col, group_val, out[M,F]): x @ W.T."""
-    I = T.int64
-    LOCAL = local_accumulator
-    B = num_blocks
-    NG = max(1, num_groups)
-
-    @T.prim_func(private=True, s_tir=True)
-    def kernel(data: T.Buffer((I(m), I(k)), dtype),
-               row_pos: T.Buffer((I(f),), "int32"),
-               block_ptr: T.Buffer((I(B), I(2)), "int32"),
-               group_col: T.Buffer((I(NG),), "int32"),
-               group_val: T.Buffer((I(NG), I(gr), I(gc)), dtype),
-               out: T.Buffer((I(m), I(f)), dtype)):
-        T.func_attr({"tirx.noalias": True, "dsprune.op": OP})
-        acc = T.sblock_alloc_buffer((I(m), I(B * gr)), dtype)
-        res = T.sblock_alloc_buffer((I(m), I(f)), dtype)
-        for i_, b_ in T.grid(I(m), I(B)):
-            with T.sblock("group_dense"):
-                vi, vb = T.axis.remap("SS", [i_, b_])
-                T.reads(block_ptr[vb, I(0):I(2)], group_col[I(0):I(NG)], group_val[I(0):I(NG), I(0):I(gr), I(0):I(gc)],
-                        data[vi, I(0):I(k)])
-                T.writes(acc[vi, vb * I(gr):vb * I(gr) + I(gr)])
-                T.sblock_attr({"dsprune.op": OP})
-                if LOCAL:
-                    s = T.sblock_alloc_buffer((gr,), dtype, scope="local")
-                    for r in range(I(gr)):
-                        s[r] = tirx.const(0, dtype)
-                    for j in range(block_ptr[vb, 0], block_ptr[vb, 1]):
-                        for cc in range(I(gc)):
-                            for r in range(I(gr)):
-                                s[r] = s[r] + group_val[j, r, cc] * data[vi, T.Cast("int64", group_col[j]) + cc]
-                    for r in range(I(gr)):
-                        acc[vi, vb * I(gr) + r] = s[r]
-                else:
-                    for r in range(I(gr)):
-                        acc[vi, vb * I(gr) + r] = tirx.const(0, dtype)
-                    for j in range(block_ptr[vb, 0], block_ptr[vb, 1]):
-                        for cc in range(I(gc)):
-                            for r in range(I(gr)):
-                                acc[vi, vb * I(gr) + r] = acc[vi, vb * I(gr) + r] + group_val[j, r, cc] * data[
-                                    vi, T.Cast("int64", group_col[j]) + cc]
-        for i_, f_ in T.grid(I(m), I(f)):
-            with T.sblock("group_dense_gather"):
-                vi, vf = T.axis.remap("SS", [i_, f_])
-                T.reads(row_pos[vf], acc[vi, I(0):I(B * gr)])
-                T.writes(res[vi, vf])
-                res[vi, vf] = acc[vi, T.Cast("int64", row_pos[vf])]
-        for i_, f_ in T.grid(I(m), I(f)):
-            with T.sblock("group_dense_out"):
-                vi, vf = T.axis.remap("SS", [i_, f_])
-                out[vi, vf] = res[vi, vf]
+        if CONV:
+            for vn_, f_, p_ in T.grid(I(n), I(f), I(P)):
+                with T.sblock("group_dense_out"):
+                    vn, vf, vp = T.axis.remap("SSS", [vn_, f_, p_])
+                    out[vn, vf, vp // I(W), vp % I(W)] = res[vn, vf, vp]
+        else:
+            for vn_, f_ in T.grid(I(n), I(f)):
+                with T.sblock("group_dense_out"):
+                    vn, vf = T.axis.remap("SS", [vn_, f_])
+                    out[vn, vf] = res[vn, vf, I(0)]
 
     return kernel

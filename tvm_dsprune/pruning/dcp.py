@@ -1,4 +1,4 @@
-"""DCP and BWT: fine-grained pruning of depthwise weights in DR form (ALGORITHMS §2, §3).
+"""DCP and BWT: fine-grained pruning of depthwise weights in DR form (DEPrune, NeurIPS 2024).
 
 DCP ranks a layer's C*kh*kw weights by magnitude with one threshold per layer. Sub-GEMMs then end
 up with different ratios, and the layer runs as slow as its densest one ("Real DW").

@@ -1,4 +1,4 @@
-"""Diagonal-wise Refactorization (DR) of a depthwise weight (ALGORITHMS §1).
+"""Diagonal-wise Refactorization (DR) of a depthwise weight (DEPrune, NeurIPS 2024; Qin et al. 2018).
 
 A depthwise conv with weight W[C, 1, kh, kw] is G = ceil(C / group) sub-GEMMs. Sub-GEMM g owns
 channels [g*group, min((g+1)*group, C)); its weight is `cg x (cg*kh*kw)` with column (c, t)

@@ -1,4 +1,4 @@
-"""Unaligned group-level pruning (Lee et al., CASES 2019 / DATE 2020; ALGORITHMS §6).
+"""Unaligned group-level pruning (Lee et al., CASES 2019 / DATE 2020).
 
 W[F, K] keeps m = round(F*K*(1-S) / (gr*gc)) groups. A group is gr x gc: rows come in aligned
 blocks of gr (a 1 x g group is gr = 1), columns are gc adjacent weights inside the block at any

@@ -1,4 +1,4 @@
-"""HSR — hardware-aware sparsity recalibration (DEPrune-BH, ALGORITHMS §4).
+"""HSR — hardware-aware sparsity recalibration (DEPrune-BH, NeurIPS 2024).
 
 After BWT every full sub-GEMM of a layer keeps the same number of columns. The kernels walk those
 columns in K tiles, so a partly filled last tile costs as much as a full one. For every layer

@@ -17,7 +17,7 @@ class Layer:
     weight_name: str             # the initializer / parameter holding the weight
     shape: tuple[int, ...]
     transposed: bool = False     # fc weight stored [K, F] (Gemm transB=0, MatMul)
-    feeds_dw: bool = False       # its output reaches a depthwise conv (DEPrune §4.2)
+    feeds_dw: bool = False       # its output reaches a depthwise conv (the DEPrune paper, Sec. 4.2)
     position: int = 0            # order among prunable layers (0 = first)
     unsupported: str = ""        # why it cannot be pruned (shared weight, non-constant, ...)
 

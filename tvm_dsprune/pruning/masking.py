@@ -1,24 +1,12 @@
 """Turn a plan into masks: per-layer methods, then the cross-layer steps (HSR)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from ..errors import InputError
 from . import dr, hsr
 from .methods import REGISTRY, Context
 from .plan import Decision
-
-
-@dataclass(frozen=True)
-class GeometryView:
-    """The tile sizes the mask step reads (schedules.geometry.TileGeometry satisfies this)."""
-    dr_group: int
-    k_tile: int
-    group: tuple[int, int]
-    thread_rows: int
-    workgroup_rows: int
-    tile_overhead: float = 1.0
 
 
 def compute_masks(decisions: list[Decision], weights: dict[str, np.ndarray], geometry,
@@ -37,8 +25,7 @@ def compute_masks(decisions: list[Decision], weights: dict[str, np.ndarray], geo
             masks[L.weight_name] = np.ones(w.shape, bool)
         else:
             method = REGISTRY[d.spec.name]
-            ctx = Context(L, geometry.dr_group, geometry.k_tile, tuple(geometry.group),
-                          geometry.thread_rows, geometry.workgroup_rows)
+            ctx = Context(L, geometry)
             masks[L.weight_name] = np.asarray(method.fn(w, d.spec, ctx), bool).reshape(w.shape)
             if method.joint == "hsr":
                 hsr_members.append(i)
@@ -48,7 +35,7 @@ def compute_masks(decisions: list[Decision], weights: dict[str, np.ndarray], geo
         items = [hsr.HSRLayer(decisions[i].layer.name, np.asarray(weights[decisions[i].layer.weight_name]),
                               masks[decisions[i].layer.weight_name]) for i in hsr_members]
         new_masks, hsr_dec, pattern = hsr.recalibrate(items, geometry.dr_group, geometry.k_tile,
-                                                      getattr(geometry, "tile_overhead", 1.0), hsr_alpha)
+                                                      geometry.tile_overhead, hsr_alpha)
         for i, m, hd in zip(hsr_members, new_masks, hsr_dec):
             masks[decisions[i].layer.weight_name] = m
             rows[i]["hsr"] = {"pattern": hd.pattern, "eps": hd.eps, "alpha": hd.alpha,
@@ -59,6 +46,26 @@ def compute_masks(decisions: list[Decision], weights: dict[str, np.ndarray], geo
             continue
         rows[i] = layer_row(d, weights[d.layer.weight_name], masks[d.layer.weight_name], geometry) | rows[i]
     return masks, rows, pattern
+
+
+def validate_masks(masks: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]],
+                   source: str) -> dict[str, np.ndarray]:
+    """Masks as bool arrays, checked against the model: every key a prunable weight, same shape."""
+    unknown = sorted(set(masks) - set(shapes))
+    if unknown:
+        raise InputError(f"mask file {source}: {len(unknown)} array(s) name no prunable weight of the "
+                         f"model, e.g. {unknown[0]!r}")
+    out = {}
+    for name, m in masks.items():
+        if tuple(m.shape) != tuple(shapes[name]):
+            raise InputError(f"mask file {source}: mask {name!r} has shape {tuple(m.shape)}, "
+                             f"the weight has shape {tuple(shapes[name])}")
+        if m.dtype != bool:
+            if not np.isin(m, (0, 1)).all():
+                raise InputError(f"mask file {source}: mask {name!r} is {m.dtype} with values other than 0/1")
+            m = m.astype(bool)
+        out[name] = m
+    return out
 
 
 def layer_row(d: Decision, weight: np.ndarray, mask: np.ndarray, geometry) -> dict:

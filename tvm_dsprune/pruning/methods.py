@@ -36,13 +36,10 @@ class MethodSpec:
 
 @dataclass(frozen=True)
 class Context:
-    """What a method may read besides the weight: the target geometry and the layer."""
+    """What a method may read besides the weight: the layer and the target's tile geometry
+    (a schedules.geometry.TileGeometry)."""
     layer: Layer
-    dr_group: int
-    k_tile: int
-    group: tuple[int, int]
-    thread_rows: int
-    workgroup_rows: int
+    geometry: object
 
 
 @dataclass(frozen=True)
@@ -69,7 +66,7 @@ def _dcp(w, spec, ctx):
 
 
 def _bwt(w, spec, ctx):
-    return dcp.bwt_mask(w, spec.ratio, ctx.dr_group)
+    return dcp.bwt_mask(w, spec.ratio, ctx.geometry.dr_group)
 
 
 def _channel(norm):
@@ -87,7 +84,7 @@ def _nm(w, spec, ctx):
 
 def _group(selection):
     def fn(w, spec, ctx):
-        shape = spec.group or ctx.group
+        shape = spec.group or tuple(ctx.geometry.group)
         mat = ctx.layer.matrix(w)
         if shape[0] > mat.shape[0] or shape[1] > mat.shape[1]:
             raise InputError(f"group {shape[0]}x{shape[1]} does not fit layer {ctx.layer.name} "
@@ -98,7 +95,7 @@ def _group(selection):
 
 def _tile(level):
     def fn(w, spec, ctx):
-        rows = ctx.thread_rows if level == "thread" else ctx.workgroup_rows
+        rows = ctx.geometry.thread_rows if level == "thread" else ctx.geometry.workgroup_rows
         return ctx.layer.from_matrix(tile_aware.tile_unit_mask(ctx.layer.matrix(w), spec.ratio, rows))
     return fn
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__, targets
+from .. import __version__
 from ..errors import InputError
+from ..frontend import arrays, onnx_model
 from ..outputs import output_set
-from . import masks_io, onnx_model
 from .layers import Layer
-from .masking import compute_masks, layer_row, unsupported_row
-from .plan import Decision, PruneOptions, decide, load_alpha_table, load_plan
+from .masking import compute_masks, layer_row, unsupported_row, validate_masks
+from .plan import Decision, decide, prepare
 from .report import summarize
 
 
@@ -29,7 +29,7 @@ class PruneResult:
 
 
 def prune(model, output=None, *, dw=None, pw=None, fc=None, conv=None, group=None, balanced=None,
-          target="cuda", plan=None, masks=None, report=None, masks_in=None, prune_first=None,
+          target="cuda", plan=None, preset=None, masks=None, report=None, masks_in=None, prune_first=None,
           prune_last=None, filter_feeding_dw=None, hsr_alpha=None) -> PruneResult:
     """Prune an ONNX model (path or ModelProto) and write the pruned model, masks and report.
 
@@ -45,20 +45,15 @@ def prune(model, output=None, *, dw=None, pw=None, fc=None, conv=None, group=Non
     """
     source = str(model) if isinstance(model, (str, Path)) else "<ModelProto>"
     proto = onnx_model.load(model) if isinstance(model, (str, Path)) else _copy(model)
-    spec = targets.resolve(target)
+    spec, opts, alpha = prepare(target, plan, hsr_alpha, preset, dw=dw, pw=pw, fc=fc, conv=conv, group=group,
+                                balanced=balanced, prune_first=prune_first, prune_last=prune_last,
+                                filter_feeding_dw=filter_feeding_dw)
     geometry = spec.geometry
-    opts = load_plan(plan) if plan else PruneOptions()
-    opts = opts.merged(dw=dw, pw=pw, fc=fc, conv=conv, group=group, balanced=balanced,
-                       prune_first=prune_first, prune_last=prune_last,
-                       filter_feeding_dw=filter_feeding_dw)
-    alpha = dict(opts.hsr_alpha)
-    if hsr_alpha:
-        alpha.update(load_alpha_table(hsr_alpha) if isinstance(hsr_alpha, (str, Path)) else hsr_alpha)
 
     layers, weights = onnx_model.find_layers(proto)
     notes: list[str] = []
     if masks_in is not None:
-        given = masks_io.validate(masks_io.load(masks_in), {k: v.shape for k, v in weights.items()}, str(masks_in))
+        given = validate_masks(arrays.load(masks_in, "mask file"), {k: v.shape for k, v in weights.items()}, str(masks_in))
         mask_map, rows, pattern = _from_masks(layers, weights, given, geometry, str(masks_in))
     else:
         decisions = decide(layers, opts)
@@ -121,6 +116,6 @@ def _write(proto, output, mask_map, masks_path, rep, report_path) -> None:
         if output is not None:
             onnx.save(proto, str(out.path(output)))
         if masks_path is not None:
-            masks_io.save(out.path(masks_path), mask_map)
+            arrays.save_masks(out.path(masks_path), mask_map)
         if report_path is not None:
             out.path(report_path).write_text(json.dumps(rep, indent=1))

@@ -2,7 +2,7 @@
 
 Defaults follow the papers: the first conv and the last classifier layer stay dense (they are
 sensitive), and filter pruning is applied only to PW layers that do not feed a depthwise conv
-(DEPrune §4.2: pruning a PW-conv1 filter would remove a DW channel). A JSON plan file can set
+(the DEPrune paper, Sec. 4.2: pruning a PW-conv1 filter would remove a DW channel). A JSON plan file can set
 everything the CLI can, plus per-layer overrides:
 
     {"dw": "dcp-bh:0.8", "pw": "filter-l2:0.5", "fc": "dense", "group": "1x4",
@@ -80,6 +80,25 @@ def load_alpha_table(path: str | Path) -> dict[str, float]:
     if not isinstance(data, dict) or not all(isinstance(v, (int, float)) and v >= 0 for v in data.values()):
         raise InputError(f"HSR alpha table {path}: expected {{\"layer name\": alpha >= 0, ...}}")
     return {str(k): float(v) for k, v in data.items()}
+
+
+def prepare(target, plan=None, hsr_alpha=None, preset=None, **overrides):
+    """The shared front of every prune: (resolved target, options, HSR alpha table).
+
+    A preset (presets.py) or a plan file is read first; explicit arguments (not None) override
+    it; a measured alpha table (a path or a dict) adds to the plan's."""
+    from .. import targets
+    from .presets import preset as named_preset
+
+    resolved = targets.resolve(target)
+    if preset and plan:
+        raise InputError("give --preset or --plan, not both")
+    opts = (PruneOptions(**named_preset(preset)) if preset else load_plan(plan) if plan else PruneOptions())
+    opts = opts.merged(**overrides)
+    alpha = dict(opts.hsr_alpha)
+    if hsr_alpha:
+        alpha.update(load_alpha_table(hsr_alpha) if isinstance(hsr_alpha, (str, Path)) else hsr_alpha)
+    return resolved, opts, alpha
 
 
 @dataclass

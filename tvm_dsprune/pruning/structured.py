@@ -1,7 +1,7 @@
 """Row-structured pruning: filter pruning of PW/FC layers and channel pruning of DW layers.
 
 Both remove whole rows of the weight viewed as a matrix W[F, K] (an output filter, or one
-depthwise channel's kh*kw taps), ranked by the l1 or l2 norm of the row (DEPrune §4.2 uses l2).
+depthwise channel's kh*kw taps), ranked by the l1 or l2 norm of the row (the DEPrune paper, Sec. 4.2 uses l2).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tile-aware fine-grain pruning (Choi & Yang, Euro-Par 2021; ALGORITHMS §7).
+"""Tile-aware fine-grain pruning (Choi & Yang, Euro-Par 2021).
 
 (our reading of the abstract, the only part that could be read) For a tiled GEMM
 Y[F, P] = W[F, K] X[K, P] where a work-item owns `thread_rows` rows and a work-group owns

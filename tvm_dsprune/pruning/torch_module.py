@@ -22,12 +22,11 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from .. import targets
 from ..errors import InputError
 from .layers import Layer
 from .masking import compute_masks
 from .onnx_prune import PruneResult
-from .plan import PruneOptions, decide, load_alpha_table, load_plan
+from .plan import decide, prepare
 from .report import summarize
 
 log = logging.getLogger(__name__)
@@ -126,7 +125,7 @@ def _fallback_order(modules: dict[str, nn.Module]):
 
 
 def prune_module(model: nn.Module, *, dw=None, pw=None, fc=None, conv=None, group=None, balanced=None,
-                 target="cuda", plan=None, prune_first=None, prune_last=None, filter_feeding_dw=None,
+                 target="cuda", plan=None, preset=None, prune_first=None, prune_last=None, filter_feeding_dw=None,
                  hsr_alpha=None) -> PruneResult:
     """Prune `model` in place with the same methods and defaults as `tvm_dsprune.prune`.
 
@@ -134,13 +133,9 @@ def prune_module(model: nn.Module, *, dw=None, pw=None, fc=None, conv=None, grou
     are keyed by parameter name (`features.1.conv.0.0.weight`), which is also the initializer
     name in ONNX files exported by tvm-dsprune, so they can be applied with `prune --masks-in`.
     """
-    spec = targets.resolve(target)
-    opts = (load_plan(plan) if plan else PruneOptions()).merged(
-        dw=dw, pw=pw, fc=fc, conv=conv, group=group, balanced=balanced, prune_first=prune_first,
-        prune_last=prune_last, filter_feeding_dw=filter_feeding_dw)
-    alpha = dict(opts.hsr_alpha)
-    if hsr_alpha:
-        alpha.update(load_alpha_table(hsr_alpha) if isinstance(hsr_alpha, (str, Path)) else hsr_alpha)
+    spec, opts, alpha = prepare(target, plan, hsr_alpha, preset, dw=dw, pw=pw, fc=fc, conv=conv, group=group,
+                                balanced=balanced, prune_first=prune_first, prune_last=prune_last,
+                                filter_feeding_dw=filter_feeding_dw)
     layers, weights, modules = find_layers(model)
     decisions = decide(layers, opts)
     masks, rows, pattern = compute_masks(decisions, weights, spec.geometry, alpha)
@@ -218,7 +213,7 @@ def finetune(model: nn.Module, batches: Iterable, *, epochs: int = 1, lr: float 
 
 def export_pruned_onnx(model: nn.Module, path: str | Path, input_shape=(1, 3, 224, 224)) -> Path:
     """Export with the masks made permanent (on a copy; `model` keeps its masks)."""
-    from ..onnx_export import export_onnx
+    from ..frontend.torch_export import export_onnx
 
     _refresh_all(model)
     clone = copy.deepcopy(model)

@@ -1,13 +1,25 @@
-"""Relax passes and the per-target compile pipeline.
+"""Relax passes and the one lowering path.
 
 sparsify_depthwise: depthwise conv2d with a pruned constant weight -> DR block-sparse kernel.
 sparsify_dense:     1x1 conv2d / matmul with a pruned constant weight -> group-sparse kernel.
-pipeline:           import -> bind/fold -> sparsify -> legalize/fuse -> schedules -> build.
+layer_records:      what the passes decided per layer; the records travel with the module.
+pipeline:           the per-target pass list: fold -> sparsify -> legalize/fuse -> schedules -> lower.
+lowering:           ONNX -> Relax -> that pipeline: what compile, tuning and the PoCL harness share.
 Both passes are ordinary tvm.ir.transform module passes; drop them into any Relax pipeline:
 
     from tvm_dsprune.relax import SparsifyDepthwise, SparsifyDense
 """
-from .sparsify_dense import SparsifyDense
-from .sparsify_depthwise import SparsifyDepthwise
+
+
+def __getattr__(name):
+    # Lazy, so that layer_records (TVM-free) can be imported without TVM.
+    if name == "SparsifyDense":
+        from .sparsify_dense import SparsifyDense
+        return SparsifyDense
+    if name == "SparsifyDepthwise":
+        from .sparsify_depthwise import SparsifyDepthwise
+        return SparsifyDepthwise
+    raise AttributeError(f"module 'tvm_dsprune.relax' has no attribute {name!r}")
+
 
 __all__ = ["SparsifyDense", "SparsifyDepthwise"]

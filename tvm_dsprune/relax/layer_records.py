@@ -1,10 +1,31 @@
-"""What the sparsify passes decided for every conv / dense layer, for the compile report."""
+"""What the sparsify passes decided for every conv / dense layer: records that travel with the
+module.
+
+The frontend puts the layer names on the imported module (`dsprune.layer_names`: weight content
+key -> [name, position]); each pass appends one LayerRecord per layer it visits to the module's
+`dsprune.layers` attribute (JSON text). Whoever holds the module holds the records: the compile
+report, the tuning tasks and the PoCL harness all read them from there.
+"""
 from __future__ import annotations
 
-import hashlib
-from dataclasses import asdict, dataclass, field
+import json
+from dataclasses import asdict, dataclass
 
 import numpy as np
+
+NAMES_ATTR = "dsprune.layer_names"
+RECORDS_ATTR = "dsprune.layers"
+KERNELS_ATTR = "dsprune.kernels"
+SPARSE_MODES = ("auto", "on", "off")
+
+
+def check_sparse_mode(mode: str) -> str:
+    """The one check of --sparse: auto (cost model), on (every pruned layer), off (all dense)."""
+    from ..errors import InputError
+
+    if mode not in SPARSE_MODES:
+        raise InputError(f"--sparse {mode!r}: choose auto, on or off")
+    return mode
 
 
 @dataclass
@@ -17,6 +38,7 @@ class LayerRecord:
     format: str = ""        # e.g. "DR g32 kmax64", "groups 1x4"
     kernel: str = ""        # the PrimFunc the layer calls
     reason: str = ""
+    position: int = -1      # position in the source model (-1: unknown)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -32,29 +54,102 @@ class LayerRecord:
         return True
 
 
-def weight_key(array: np.ndarray) -> str:
-    """A content key that finds a layer's name from its constant weight."""
-    a = np.ascontiguousarray(array)
-    return hashlib.sha1(a.tobytes() + str(a.shape).encode()).hexdigest()
+def with_layer_names(mod, index: dict[str, tuple[str, int]]):
+    """The module with the frontend's weight-key -> (layer name, position) index attached."""
+    return mod.with_attr(NAMES_ATTR, json.dumps({k: list(v) for k, v in index.items()}))
 
 
-@dataclass
+def _attr(mod, key: str):
+    attrs = mod.attrs
+    return str(attrs[key]) if attrs is not None and key in attrs else None
+
+
 class LayerNames:
-    """Weight content -> layer name (from the ONNX graph); unknown weights get numbered names."""
-    by_key: dict[str, str] = field(default_factory=dict)
-    order: dict[str, int] = field(default_factory=dict)     # layer name -> position in the model
-    counter: int = 0
+    """Finds a layer's name from its constant weight; unknown weights get numbered names."""
 
-    def name(self, weight: np.ndarray, op: str) -> str:
-        key = weight_key(weight)
-        if key in self.by_key:
-            return self.by_key[key]
-        key_t = weight_key(weight.T) if weight.ndim == 2 else None
-        if key_t and key_t in self.by_key:
-            return self.by_key[key_t]
+    def __init__(self, mod):
+        text = _attr(mod, NAMES_ATTR)
+        self.index = {k: tuple(v) for k, v in json.loads(text).items()} if text else {}
+        self.counter = len(records(mod))
+        self.added = False
+
+    def add(self, weight: np.ndarray, name: str, position: int) -> None:
+        """Name a weight a pass derived from a layer's (e.g. its kept filters)."""
+        from ..frontend.onnx_model import weight_key
+
+        self.index[weight_key(weight)] = (name, position)
+        self.added = True
+
+    def attach(self, mod):
+        """The module with what `add` put in the index (unchanged if nothing was added)."""
+        return with_layer_names(mod, self.index) if self.added else mod
+
+    def lookup(self, weight: np.ndarray) -> tuple[str, int] | None:
+        from ..frontend.onnx_model import weight_key
+
+        for w in (weight, weight.T if weight.ndim == 2 else None):
+            if w is not None and weight_key(w) in self.index:
+                name, position = self.index[weight_key(w)]
+                return name, int(position)
+        return None
+
+    def name(self, weight: np.ndarray | None, op: str) -> tuple[str, int]:
+        found = self.lookup(weight) if weight is not None else None
+        if found is not None:
+            return found
         self.counter += 1
-        return f"{op}_{self.counter}"
+        return f"{op}_{self.counter}", -1
 
-    def sort(self, records: list) -> list:
-        """Records in model order (the passes visit depthwise convs first)."""
-        return sorted(records, key=lambda r: self.order.get(r.name, len(self.order)))
+
+def records(mod) -> list[LayerRecord]:
+    """The module's layer records, in model order where the positions are known."""
+    text = _attr(mod, RECORDS_ATTR)
+    recs = [LayerRecord(**d) for d in json.loads(text)] if text else []
+    return sorted(recs, key=lambda r: (r.position < 0, r.position))
+
+
+def with_records(mod, new: list[LayerRecord]):
+    """The module with `new` records appended to those it carries."""
+    if not new:
+        return mod
+    return mod.with_attr(RECORDS_ATTR, json.dumps([r.as_dict() for r in records(mod) + new]))
+
+
+def kernel_calls(mod) -> list[dict]:
+    """Every call_tir of `main`, in call order: the kernel and the layer it computes (from the
+    function's `dsprune.layer`, or a constant argument that is a layer's weight). The profile
+    reads it to put layer names on the kernels the VM runs."""
+    import tvm
+    from tvm import relax, tirx
+
+    names = LayerNames(mod)
+    call_tir = tvm.ir.Op.get("relax.call_tir")
+    out = []
+    for block in mod["main"].body.blocks:
+        for binding in block.bindings:
+            v = binding.value
+            if not (isinstance(v, relax.Call) and v.op.same_as(call_tir)):
+                continue
+            gv = v.args[0]
+            func = mod[gv]
+            layer = ""
+            if isinstance(func, tirx.PrimFunc) and func.attrs is not None and "dsprune.layer" in func.attrs:
+                layer = str(func.attrs["dsprune.layer"])
+            else:
+                for arg in v.args[1].fields:
+                    if isinstance(arg, tvm.ir.Constant) and arg.value.numpy().ndim >= 2:
+                        found = names.lookup(arg.value.numpy())
+                        if found:
+                            layer = found[0]
+                            break
+            out.append({"kernel": gv.name_hint, "layer": layer})
+    return out
+
+
+def with_kernel_calls(mod):
+    return mod.with_attr(KERNELS_ATTR, json.dumps(kernel_calls(mod)))
+
+
+def kernels(mod) -> list[dict]:
+    text = _attr(mod, KERNELS_ATTR)
+    return json.loads(text) if text else []

@@ -7,7 +7,7 @@ support (unaligned 1xg, gr x gc, or g = 1 for n:m and unstructured masks); row b
 filter pruning emptied store nothing and are not computed. The layer goes sparse only where
 the target's cost model says sparse beats dense (mode "auto"), or always ("on").
 
-Filter pruning (DEPrune §4.2) leaves whole output rows empty and the others dense: there the
+Filter pruning (the DEPrune paper, Sec. 4.2) leaves whole output rows empty and the others dense: there the
 cheapest form is often neither, but the target's dense kernel on the kept rows only, whose
 result kernels/row_scatter.py scatters back to every output channel ("compact rows"; pruned
 channels read 0; the bias / activation epilogue fuses into the scatter). Mode "auto" picks whichever of dense,
@@ -22,7 +22,7 @@ from tvm import relax
 
 from ..kernels import group_dense, row_scatter
 from ..sparse import group_format
-from .layer_records import LayerNames, LayerRecord
+from .layer_records import LayerNames, LayerRecord, check_sparse_mode, with_records
 from .sparsify_depthwise import CONV2D, OUT_EWISE_FUSABLE, is_depthwise
 
 MATMUL = tvm.ir.Op.get("relax.matmul")
@@ -63,11 +63,11 @@ def _common_reason(data, weight) -> str:
 
 @relax.expr_functor.mutator
 class _Rewriter(relax.PyExprMutator):
-    def __init__(self, mod, cost, mode, names, records, local_accumulator, vector_lanes):
+    def __init__(self, mod, cost, mode, local_accumulator, vector_lanes):
         super().__init__(mod)
         self.cost, self.mode, self.local_accumulator = cost, mode, local_accumulator
         self.vector_lanes = vector_lanes
-        self.names, self.records = names, records
+        self.names, self.records = LayerNames(mod), []
 
     def visit_call_(self, call):
         call = super().visit_call_(call)
@@ -81,8 +81,8 @@ class _Rewriter(relax.PyExprMutator):
         return call
 
     def _record(self, w, op, wshape) -> LayerRecord:
-        name = self.names.name(w, op) if w is not None else f"{op}_{len(self.records) + 1}"
-        rec = LayerRecord(name, op, wshape, 1.0, "dense")
+        name, position = self.names.name(w, op)
+        rec = LayerRecord(name, op, wshape, 1.0, "dense", position=position)
         self.records.append(rec)
         if w is not None:
             rec.density = float(np.count_nonzero(w) / w.size)
@@ -101,7 +101,9 @@ class _Rewriter(relax.PyExprMutator):
         matrix = w.reshape(wshape[0], wshape[1])
         fmt = self._format(matrix, rec)
         if isinstance(fmt, np.ndarray):           # compact rows: conv2d with the kept filters only
-            narrow = relax.Call(call.op, [data, relax.const(np.ascontiguousarray(w[fmt]))], call.attrs)
+            kept_w = np.ascontiguousarray(w[fmt])
+            self.names.add(kept_w, rec.name, rec.position)
+            narrow = relax.Call(call.op, [data, relax.const(kept_w)], call.attrs)
             return self._scatter_rows(narrow, fmt, matrix.shape[0], rec, "conv2d")
         if fmt is None:
             return call
@@ -124,7 +126,9 @@ class _Rewriter(relax.PyExprMutator):
             return call
         fmt = self._format(np.ascontiguousarray(wt.T), rec)
         if isinstance(fmt, np.ndarray):           # compact rows: matmul with the kept columns of W
-            narrow = relax.Call(call.op, [data, relax.const(np.ascontiguousarray(wt[:, fmt]))], call.attrs)
+            kept_w = np.ascontiguousarray(wt[:, fmt])
+            self.names.add(kept_w, rec.name, rec.position)
+            narrow = relax.Call(call.op, [data, relax.const(kept_w)], call.attrs)
             return self._scatter_rows(narrow, fmt, wt.shape[1], rec, "matmul")
         if fmt is None:
             return call
@@ -186,24 +190,18 @@ class _Rewriter(relax.PyExprMutator):
 
 @tvm.ir.transform.module_pass(opt_level=0, name="SparsifyDense")
 class SparsifyDense:
-    """mode: "auto" | "on" | "off"; cost: the target's SparseCost;
-    records / names / local_accumulator as in SparsifyDepthwise; vector_lanes: pixels per block
-    instance of the GPU form (kernels/group_dense.py; Mali: 4)."""
+    """mode: "auto" | "on" | "off"; cost: the target's SparseCost; local_accumulator as in
+    SparsifyDepthwise; vector_lanes: pixels per block instance of the GPU form
+    (kernels/group_dense.py; Mali: 4). Records travel with the module, as in SparsifyDepthwise."""
 
-    def __init__(self, cost, mode: str = "auto", names: LayerNames | None = None,
-                 records: list | None = None, local_accumulator: bool = False, vector_lanes: int = 1):
-        if mode not in ("auto", "on", "off"):
-            raise ValueError(f"mode must be auto, on or off, got {mode!r}")
-        self.cost, self.mode, self.local_accumulator = cost, mode, local_accumulator
+    def __init__(self, cost, mode: str = "auto", local_accumulator: bool = False, vector_lanes: int = 1):
+        self.cost, self.mode, self.local_accumulator = cost, check_sparse_mode(mode), local_accumulator
         self.vector_lanes = vector_lanes
-        self.names = names if names is not None else LayerNames()
-        self.records = records if records is not None else []
 
     def transform_module(self, mod, ctx):
-        rw = _Rewriter(mod, self.cost, self.mode, self.names, self.records, self.local_accumulator,
-                       self.vector_lanes)
+        rw = _Rewriter(mod, self.cost, self.mode, self.local_accumulator, self.vector_lanes)
         for gv, func in mod.functions_items():
             if isinstance(func, relax.Function):
                 rw.builder_.update_func(gv, rw.visit_expr(func))
-        return rw.builder_.get()
+        return with_records(rw.names.attach(rw.builder_.get()), rw.records)
 

@@ -14,7 +14,7 @@ from tvm import relax
 
 from ..kernels import dr_depthwise
 from ..sparse import dr_format
-from .layer_records import LayerNames, LayerRecord
+from .layer_records import LayerNames, LayerRecord, check_sparse_mode, with_records
 
 CONV2D = tvm.ir.Op.get("relax.nn.conv2d")
 OUT_EWISE_FUSABLE = 4        # TVM's kOutEWiseFusable: epilogues fuse into the kernel
@@ -52,11 +52,11 @@ def is_depthwise(call) -> bool:
 
 @relax.expr_functor.mutator
 class _Rewriter(relax.PyExprMutator):
-    def __init__(self, mod, geometry, cost, mode, width_multiple, names, records, local_accumulator):
+    def __init__(self, mod, geometry, cost, mode, width_multiple, local_accumulator):
         super().__init__(mod)
         self.geometry, self.cost, self.mode = geometry, cost, mode
         self.local_accumulator = local_accumulator
-        self.width_multiple, self.names, self.records = width_multiple, names, records
+        self.width_multiple, self.names, self.records = width_multiple, LayerNames(mod), []
 
     def visit_call_(self, call):
         call = super().visit_call_(call)
@@ -65,8 +65,8 @@ class _Rewriter(relax.PyExprMutator):
         weight = call.args[1]
         wshape = [int(d) for d in weight.ty.shape]
         w = weight.value.numpy() if isinstance(weight, tvm.ir.Constant) else None
-        name = self.names.name(w, "dw") if w is not None else f"dw_{len(self.records) + 1}"
-        rec = LayerRecord(name, "dw", wshape, 1.0, "dense")
+        name, position = self.names.name(w, "dw")
+        rec = LayerRecord(name, "dw", wshape, 1.0, "dense", position=position)
         self.records.append(rec)
         if wshape[0] != int(call.args[0].ty.shape[1]):
             rec.reason = f"channel multiplier {wshape[0] // int(call.args[0].ty.shape[1])}: only 1"
@@ -110,27 +110,21 @@ class SparsifyDepthwise:
     """mode: "auto" (the target cost model decides), "on" (every pruned DW layer), "off".
 
     geometry / cost: a TileGeometry and SparseCost (schedules/); width_multiple pads the
-    kernel's output rows for the target's vectors; records: a list that receives one
-    LayerRecord per depthwise conv; names: a LayerNames mapping weights to layer names;
-    local_accumulator: the kernel form GPU schedules need (see kernels/dr_depthwise.py).
+    kernel's output rows for the target's vectors; local_accumulator: the kernel form GPU
+    schedules need (see kernels/dr_depthwise.py). One LayerRecord per depthwise conv is
+    appended to the module's records (layer_records.py), named from the module's layer names.
     """
 
     def __init__(self, geometry, cost, mode: str = "auto", width_multiple: int = 1,
-                 names: LayerNames | None = None, records: list | None = None,
                  local_accumulator: bool = False):
-        if mode not in ("auto", "on", "off"):
-            raise ValueError(f"mode must be auto, on or off, got {mode!r}")
-        self.geometry, self.cost, self.mode = geometry, cost, mode
+        self.geometry, self.cost, self.mode = geometry, cost, check_sparse_mode(mode)
         self.width_multiple = width_multiple
-        self.names = names if names is not None else LayerNames()
-        self.records = records if records is not None else []
         self.local_accumulator = local_accumulator
 
     def transform_module(self, mod, ctx):
-        rw = _Rewriter(mod, self.geometry, self.cost, self.mode, self.width_multiple, self.names, self.records,
-                       self.local_accumulator)
+        rw = _Rewriter(mod, self.geometry, self.cost, self.mode, self.width_multiple, self.local_accumulator)
         for gv, func in mod.functions_items():
             if isinstance(func, relax.Function):
                 rw.builder_.update_func(gv, rw.visit_expr(func))
-        return rw.builder_.get()
+        return with_records(rw.builder_.get(), rw.records)
 

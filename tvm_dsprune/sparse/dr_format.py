@@ -1,6 +1,6 @@
 """DR block-sparse format of a pruned depthwise weight W[C, 1, kh, kw].
 
-Each DR sub-GEMM (``group`` channels, ALGORITHMS §1) stores only its kept columns — a column is
+Each DR sub-GEMM (``group`` channels; DEPrune, NeurIPS 2024) stores only its kept columns — a column is
 one (channel, tap) with its weight — sorted by channel then tap, so a sub-GEMM's K shrinks with
 pruning. Sub-GEMMs are padded with zero columns to the same K, rounded up to the K tile:
 

@@ -93,8 +93,8 @@ def example_input(name: str, batch: int = 1, seed: int = 0, resolution: int | No
 
 
 def export(name: str, path, seed: int = 0, resolution: int | None = None):
-    """Build the named model and export it to ONNX (see tvm_dsprune.onnx_export)."""
-    from ..onnx_export import export_onnx
+    """Build the named model and export it to ONNX (see tvm_dsprune.frontend.torch_export)."""
+    from ..frontend.torch_export import export_onnx
 
     res = resolution or entry(name).resolution
     return export_onnx(build(name, seed), path, (1, 3, res, res))

@@ -1,0 +1,42 @@
+"""Whatever no other CPU rule took: parallel outer loops and a vectorised inner loop."""
+from __future__ import annotations
+
+import math
+
+from ..common import child_blocks, largest_divisor, loop_extent
+from ..rule import Rule
+
+
+class Fallback(Rule):
+    name = "cpu.fallback"
+
+    def schedule(self, sch, _block, target, tunable):
+        blocks = child_blocks(sch)
+        if not blocks:
+            return None
+        # inline pure elementwise producers so one loop nest writes the output
+        for blk in blocks[:-1]:
+            try:
+                sch.compute_inline(blk)
+            except Exception:  # noqa: BLE001 - TVM refuses producers that cannot inline; they stay
+                pass
+        for blk in child_blocks(sch):
+            loops = sch.get_loops(blk)
+            iters = sch.get(blk).iter_vars
+            if not loops or len(loops) != len(iters) or any(int(iv.iter_type) != 0 for iv in iters):
+                continue                              # reductions and odd nests: left to LLVM
+            if math.prod(loop_extent(sch, lp) for lp in loops) < 1024:
+                continue
+            if len(loops) == 4:
+                # NCHW: vectors run along the pixels (H*W) only, so a value indexed by the channel
+                # (a bias, a folded BN scale, a scatter's row) is the same for every lane and each
+                # vector loads contiguous memory
+                outer, inner = sch.fuse(*loops[:2]), sch.fuse(*loops[2:])
+            else:
+                outer, inner = None, sch.fuse(*loops)
+            vec = largest_divisor(loop_extent(sch, inner), 16)
+            inner_outer, inner_vec = sch.split(inner, [None, vec])
+            sch.parallel(sch.fuse(outer, inner_outer) if outer is not None else inner_outer)
+            if vec > 1:
+                sch.vectorize(inner_vec)
+        return sch

@@ -1,0 +1,42 @@
+"""Tile sizes the CPU rules share: pixel chunks that keep vectors whole and inside image rows."""
+from __future__ import annotations
+
+from ..common import largest_divisor, loop_extent
+
+CHUNK_LANES = 64          # pixels per vector chunk: 4 AVX-512 registers of independent FMAs
+
+
+def pixel_chunk(pixels: int, width: int) -> int:
+    """Pixels per vector chunk of the 1x1 kernel: divides the image (no reads past its end),
+    whole rows when rows are short, at most CHUNK_LANES, preferring multiples of 16."""
+    if width <= CHUNK_LANES:
+        rows = largest_divisor(pixels // width, max(1, CHUNK_LANES // width))
+        return rows * width
+    return largest_divisor(width, CHUNK_LANES, 16 if width % 16 == 0 else 1)
+
+
+def pixel_chunks(pixels: int, width: int) -> list[int]:
+    """Every aligned chunk the 1x1 kernel may use: whole rows (up to CHUNK_LANES) or divisors of
+    a long row; each divides the image."""
+    if width <= CHUNK_LANES:
+        return [r * width for r in range(1, CHUNK_LANES // width + 1) if (pixels // width) % r == 0]
+    return [d for d in range(8, CHUNK_LANES + 1, 8) if width % d == 0] or [pixel_chunk(pixels, width)]
+
+
+def vectorize_in_rows(sch, loop, chunk: int, width: int) -> None:
+    """Vectorise a flat pixel loop only where a vector stays inside one image row: vectors whose
+    y = p // W, x = p % W indices wrap rows are miscompiled by TVM 0.27's vectorizer."""
+    if chunk % width == 0:
+        _, inner = sch.split(loop, [None, width])
+        sch.vectorize(inner)
+    elif width % chunk == 0:
+        sch.vectorize(loop)
+
+
+def vectorize_innermost(sch, block, width: int) -> None:
+    loop = sch.get_loops(block)[-1]
+    ext = loop_extent(sch, loop)
+    if ext > width and ext % width == 0:
+        loop = sch.split(loop, [None, width])[1]
+    sch.vectorize(loop)
+

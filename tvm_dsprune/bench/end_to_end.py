@@ -1,0 +1,114 @@
+"""A zoo model end to end: pruned with a preset, compiled dense and pruned for this CPU, checked
+against onnxruntime, and timed side by side with onnxruntime on the dense and pruned models.
+
+`tvm-dsprune bench` runs it per model and preset; `tvm-dsprune demo` is one such run that
+prints every step. The MAC limit is dense MACs / pruned MACs counted from the masks: the
+speedup a pruned model would show at the dense model's efficiency.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SYSTEMS = ("onnxruntime dense", "onnxruntime pruned", "TVM dense", "TVM pruned")
+
+
+@dataclass
+class EndToEnd:
+    model: str
+    preset: str
+    dense_onnx: Path
+    pruned_onnx: Path
+    dense_package: Path | None = None
+    pruned_package: Path | None = None
+    prune_summary: dict = field(default_factory=dict)
+    compile_summary: dict = field(default_factory=dict)
+    errors: dict = field(default_factory=dict)          # "dense" / "pruned" -> rel. error vs onnxruntime
+    macs: dict = field(default_factory=dict)            # "dense" / "pruned" -> MACs of one image
+    times: dict = field(default_factory=dict)           # system -> {"median_ms", ...}
+
+    @property
+    def mac_limit(self) -> float:
+        return self.macs["dense"] / self.macs["pruned"]
+
+    def feed(self) -> dict:
+        from .. import zoo
+
+        return {"input": zoo.example_input(self.model, batch=1, seed=0).numpy()}
+
+
+def prepare(model: str, preset: str, workdir, say=lambda m: None, tuning_records=None,
+            dense_from: EndToEnd | None = None) -> EndToEnd:
+    """Export, prune, compile dense and pruned, and check both builds against onnxruntime.
+    dense_from: an earlier run of the same model whose dense export and build are reused."""
+    from .. import zoo
+    from ..build.compile import compile
+    from ..frontend.onnx_model import model_macs
+    from ..pruning.onnx_prune import prune
+    from ..pruning.presets import label, preset as named
+    from ..runtime.session import LoadedModel
+    from .timing import ort_session, relative_error
+
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    run = EndToEnd(model, preset, work / f"{model}.onnx", work / f"{model}_{preset}.onnx")
+    if dense_from is None:
+        say(f"[1/6] zoo: {model} with seeded random weights -> {run.dense_onnx}")
+        zoo.export(model, run.dense_onnx)
+    say(f"[2/6] prune: {preset} ({label(named(preset))}), tile geometry of this CPU (llvm)")
+    pr = prune(run.dense_onnx, run.pruned_onnx, preset=preset, target="llvm",
+               masks=work / f"{model}_{preset}_masks.npz", report=work / f"{model}_{preset}_prune.json")
+    run.prune_summary = pr.report["summary"]
+    run.macs = {"dense": model_macs(run.dense_onnx), "pruned": model_macs(run.pruned_onnx)}
+    s = pr.report["summary"]
+    say("      " + ", ".join(f"{k.upper()} ratio {s[k]['ratio']:.3f}" for k in ("dw", "pw", "fc") if k in s)
+        + f"; MACs {run.macs['dense'] / 1e6:.0f}M -> {run.macs['pruned'] / 1e6:.0f}M "
+          f"(MAC limit {run.mac_limit:.2f}x)")
+    if dense_from is None:
+        say("[3/6] compile the dense model for this CPU (TVM, sparse off)")
+        run.dense_package = compile(run.dense_onnx, "llvm", work / f"{model}_dense.tar", sparse="off",
+                                    tuning_records=tuning_records).package
+    else:
+        run.dense_package, run.errors["dense"] = dense_from.dense_package, dense_from.errors["dense"]
+    say("[4/6] compile the pruned model for this CPU (TVM, sparse kernels where they win)")
+    pruned = compile(run.pruned_onnx, "llvm", work / f"{model}_{preset}.tar", sparse="auto",
+                     report=work / f"{model}_{preset}_compile.json", tuning_records=tuning_records)
+    run.pruned_package = pruned.package
+    run.compile_summary = cs = pruned.report["summary"]
+    say(f"      {cs['sparse']} of {cs['layers']} conv/dense layers run sparse"
+        + (f" ({', '.join(f'{k} {v}' for k, v in cs['by_op'].items() if v)})" if cs["sparse"] else "")
+        + (f", {cs['compact']} compact" if cs["compact"] else ""))
+    say("[5/6] check against onnxruntime on the same input")
+    feed = run.feed()
+    for key, onnx_path, pkg in (("dense", run.dense_onnx, run.dense_package),
+                                ("pruned", run.pruned_onnx, run.pruned_package)):
+        if key in run.errors:
+            continue
+        ref = ort_session(onnx_path).run(None, feed)[0]
+        run.errors[key] = relative_error(LoadedModel(pkg)(feed)["output"], ref)
+        say(f"      TVM {key} vs onnxruntime ({key} model): relative error {run.errors[key]:.1e}")
+    return run
+
+
+def measure(run: EndToEnd, rounds: int = 5, say=lambda m: None, systems=SYSTEMS) -> dict:
+    """Time the chosen systems side by side: every round, each in a fresh process of its own."""
+    from ..targets import cpu_count
+    from .timing import isolated
+
+    paths = {"onnxruntime dense": ("onnxruntime", run.dense_onnx),
+             "onnxruntime pruned": ("onnxruntime", run.pruned_onnx),
+             "TVM dense": ("tvm", run.dense_package), "TVM pruned": ("tvm", run.pruned_package)}
+    say(f"[6/6] time: {rounds} rounds, each system in a process of its own, {cpu_count()} threads")
+    run.times = isolated({k: paths[k] for k in systems}, run.feed(), rounds=rounds,
+                         progress=lambda m: say("      " + m))
+    return run.times
+
+
+def row(run: EndToEnd) -> dict:
+    """One row of the end-to-end table."""
+    from ..pruning.presets import label, preset as named
+
+    return {"model": run.model, "preset": run.preset, "pruning": label(named(run.preset)),
+            "sparse_layers": run.compile_summary.get("sparse", 0), "mac_limit": run.mac_limit,
+            "rel_error_vs_onnxruntime": run.errors["pruned"],
+            **{k: v["median_ms"] for k, v in run.times.items()}}

@@ -1,0 +1,220 @@
+"""Where the time goes: every kernel of a package timed inside the model, beside onnxruntime's
+own per-node profile of the same model.
+
+TVM side: the Relax VM's instrument hook timestamps every call the VM makes (kernels and its
+own builtins: tensor allocations, reshapes), over many runs; each call's median is kept. The
+package's kernel table (meta.json "kernels", written by compile) names the layer each kernel
+computes, so every row has the layer's MACs and the GFLOP/s achieved. The wall time of the
+model (no hook) beside the sum of the kernels shows what the VM itself costs.
+
+onnxruntime side: its own profiler (SessionOptions.enable_profiling) on the same model and
+inputs, one row per node, matched to layers by node name.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+
+def _kernel_calls(events: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    return [(s, t) for s, t in events if not s.startswith("vm.")]
+
+
+def tvm_profile(package, feed: dict, rounds: int = 30) -> dict:
+    """Per-call medians (us) of the package's kernels and VM builtins, and the wall time (ms)."""
+    from tvm import relax
+
+    from ..runtime.session import LoadedModel
+
+    model = LoadedModel(package)
+    wall = model.time(feed, repeat=max(5, rounds // 2))
+    vm = relax.VirtualMachine(model.library, model.device)
+    args = model._args(feed)
+    import time
+
+    runs: list[list[tuple[str, float]]] = []
+    stack: list[float] = []
+    events: list[tuple[str, float]] = []
+
+    def hook(func, symbol, before_run, ret_value, *hook_args):
+        if before_run:
+            stack.append(time.perf_counter())
+        else:
+            events.append((str(symbol), (time.perf_counter() - stack.pop()) * 1e6))
+        return 0
+
+    vm.set_instrument(hook)
+    for _ in range(3):                   # warm up
+        vm["main"](*args)
+    for _ in range(rounds):
+        events.clear()
+        vm["main"](*args)
+        runs.append(list(events))
+    calls = [(runs[0][i][0], statistics.median(r[i][1] for r in runs)) for i in range(len(runs[0]))]
+    table = model.package.meta.get("kernels", [])
+    kernels = _kernel_calls(calls)
+    rows = []
+    for i, (symbol, us) in enumerate(kernels):
+        layer = table[i]["layer"] if i < len(table) and table[i]["kernel"] == symbol else ""
+        rows.append({"kernel": symbol, "layer": layer, "us": us})
+    builtins = defaultdict(lambda: [0, 0.0])
+    for symbol, us in calls:
+        if symbol.startswith("vm."):
+            builtins[symbol][0] += 1
+            builtins[symbol][1] += us
+    return {"wall_ms": float(np.median(wall)), "kernels": rows,
+            "builtins": {k: {"calls": c, "us": t} for k, (c, t) in sorted(builtins.items())},
+            "calls": len(calls)}
+
+
+def ort_profile(onnx_model, feed: dict, rounds: int = 30) -> dict:
+    """onnxruntime's own per-node profile: {node name: median us}, and the wall time (ms)."""
+    import onnxruntime as ort
+
+    from ..targets import cpu_count
+
+    with tempfile.TemporaryDirectory() as tmp:
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = cpu_count()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.enable_profiling = True
+        so.profile_file_prefix = str(Path(tmp) / "ort")
+        sess = ort.InferenceSession(str(onnx_model), so, providers=["CPUExecutionProvider"])
+        for _ in range(3):
+            sess.run(None, feed)
+        import time
+
+        walls = []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            sess.run(None, feed)
+            walls.append((time.perf_counter() - t) * 1e3)
+        trace = json.loads(Path(sess.end_profiling()).read_text())
+    per_node: dict[str, list[float]] = defaultdict(list)
+    ops: dict[str, str] = {}
+    for ev in trace:
+        if ev.get("cat") == "Node" and ev.get("name", "").endswith("_kernel_time"):
+            name = ev["name"][:-len("_kernel_time")]
+            per_node[name].append(float(ev["dur"]))
+            ops[name] = ev.get("args", {}).get("op_name", "")
+    runs = rounds + 3
+    nodes = {n: {"us": statistics.median(v[-rounds:]) if len(v) >= runs else statistics.median(v), "op": ops[n]}
+             for n, v in per_node.items()}
+    return {"wall_ms": statistics.median(walls), "nodes": nodes}
+
+
+def _tensor_owners(onnx_model) -> dict[str, str]:
+    """Tensor name -> the conv / dense layer whose result it is, through the activations and
+    residual adds that onnxruntime fuses into the layer's kernel (a fused node is named after
+    its output tensor)."""
+    from ..frontend.onnx_model import load
+
+    proto = load(onnx_model)
+    owner: dict[str, str] = {}
+    born: dict[str, int] = {}
+    follow = {"Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu", "Tanh", "Add", "Mul",
+              "BatchNormalization", "Identity"}
+    for i, node in enumerate(proto.graph.node):
+        for out in node.output:
+            born[out] = i
+        name = node.name or node.output[0]
+        if node.op_type in ("Conv", "Gemm", "MatMul"):
+            owner[node.output[0]] = name
+            owner[name] = name
+        elif node.op_type in follow:
+            owned = [t for t in node.input if t in owner]
+            if owned:
+                owner[node.output[0]] = owner[max(owned, key=lambda t: born.get(t, -1))]
+    return owner
+
+
+def _ort_layer_times(nodes: dict, owners: dict[str, str]) -> dict[str, float]:
+    """onnxruntime node times by layer: a node named after a layer, or after a tensor a layer
+    produced (onnxruntime's NCHWc nodes are named `<output tensor>_nchwc`)."""
+    out: dict[str, float] = defaultdict(float)
+    for node, info in nodes.items():
+        key = node[:-len("_nchwc")] if node.endswith("_nchwc") else node
+        if key in owners:
+            out[owners[key]] += info["us"]
+    return out
+
+
+def profile(package, onnx_model=None, rounds: int = 30, say=lambda m: None) -> dict:
+    """The TVM profile of `package`, and onnxruntime's of `onnx_model` (the model the package
+    was compiled from) when given; rows by layer in model order, with MACs and GFLOP/s."""
+    from ..frontend.onnx_model import layer_macs
+    from ..runtime import package as pkg
+    from ..runtime.run import load_inputs
+
+    meta = pkg.read_meta(package)
+    from ..frontend.model_io import TensorInfo
+
+    feed = load_inputs(None, [TensorInfo.from_dict(d) for d in meta["inputs"]])
+    say(f"timing every kernel of {package} ({rounds} runs)")
+    tvm_side = tvm_profile(package, feed, rounds)
+    macs = layer_macs(onnx_model) if onnx_model else {}
+    order = [r["name"] for r in meta["report"]["layers"]]
+    ort_side = None
+    if onnx_model:
+        say(f"onnxruntime's profile of {onnx_model} ({rounds} runs)")
+        ort_side = ort_profile(onnx_model, feed, rounds)
+    ort_layers = _ort_layer_times(ort_side["nodes"], _tensor_owners(onnx_model)) if ort_side else {}
+    per_layer: dict[str, float] = defaultdict(float)
+    for row in tvm_side["kernels"]:
+        per_layer[row["layer"]] += row["us"]
+    layers = []
+    for name in order:
+        r = {"layer": name, "macs": macs.get(name, 0), "tvm_us": per_layer.get(name, 0.0),
+             "ort_us": ort_layers.get(name)}
+        r["tvm_gflops"] = 2 * r["macs"] / (r["tvm_us"] * 1e3) if r["tvm_us"] else None
+        r["ort_gflops"] = 2 * r["macs"] / (r["ort_us"] * 1e3) if r["ort_us"] else None
+        layers.append(r)
+    kernel_sum = sum(r["us"] for r in tvm_side["kernels"])
+    other = sum(r["us"] for r in tvm_side["kernels"] if not r["layer"])
+    builtin = sum(b["us"] for b in tvm_side["builtins"].values())
+    result = {"package": str(package), "onnx": str(onnx_model) if onnx_model else None, "rounds": rounds,
+              "tvm": {"wall_ms": tvm_side["wall_ms"], "kernel_sum_ms": kernel_sum / 1e3,
+                      "unlabelled_kernels_ms": other / 1e3, "builtins_ms": builtin / 1e3,
+                      "vm_calls": tvm_side["calls"], "kernel_calls": len(tvm_side["kernels"]),
+                      "builtins": tvm_side["builtins"],
+                      "alloc_tensor_calls": sum(b["calls"] for k, b in tvm_side["builtins"].items() if "alloc" in k)},
+              "kernels": tvm_side["kernels"], "layers": layers}
+    if ort_side:
+        result["onnxruntime"] = {"wall_ms": ort_side["wall_ms"],
+                                 "node_sum_ms": sum(n["us"] for n in ort_side["nodes"].values()) / 1e3,
+                                 "nodes": ort_side["nodes"]}
+    return result
+
+
+def markdown(result: dict) -> str:
+    t = result["tvm"]
+    lines = [f"TVM: wall {t['wall_ms']:.3f} ms; kernels {t['kernel_sum_ms']:.3f} ms in {t['kernel_calls']} calls "
+             f"({t['unlabelled_kernels_ms']:.3f} ms in kernels of no conv/dense layer); VM builtins "
+             f"{t['builtins_ms']:.3f} ms in {t['vm_calls'] - t['kernel_calls']} calls "
+             f"({t['alloc_tensor_calls']} tensor allocations); the rest of the wall time "
+             f"{t['wall_ms'] - t['kernel_sum_ms'] - t['builtins_ms']:.3f} ms is the VM's own dispatch."]
+    if "onnxruntime" in result:
+        o = result["onnxruntime"]
+        lines.append(f"onnxruntime: wall {o['wall_ms']:.3f} ms; nodes {o['node_sum_ms']:.3f} ms in {len(o['nodes'])} nodes.")
+    lines += ["", "| layer | MMAC | TVM (us) | TVM GFLOP/s | onnxruntime (us) | onnxruntime GFLOP/s | TVM / onnxruntime |",
+              "|---|---|---|---|---|---|---|"]
+    for r in result["layers"]:
+        ratio = f"{r['tvm_us'] / r['ort_us']:.2f}" if r["ort_us"] else "-"
+        lines.append(f"| {r['layer'].strip('/').replace('/Conv', '').replace('/Gemm', '')} | {r['macs'] / 1e6:.2f} | "
+                     f"{r['tvm_us']:.1f} | {(r['tvm_gflops'] or 0):.1f} | "
+                     f"{r['ort_us'] if r['ort_us'] is None else round(r['ort_us'], 1)} | "
+                     f"{(r['ort_gflops'] or 0):.1f} | {ratio} |")
+    other = [k for k in result["kernels"] if not k["layer"]]
+    if other:
+        lines += ["", "Kernels of no conv / dense layer:", "", "| kernel | TVM (us) |", "|---|---|"]
+        merged: dict[str, float] = defaultdict(float)
+        for k in other:
+            merged[k["kernel"]] += k["us"]
+        for name, us in sorted(merged.items(), key=lambda kv: -kv[1]):
+            lines.append(f"| {name} | {us:.1f} |")
+    return "\n".join(lines)
