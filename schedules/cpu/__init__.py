@@ -31,11 +31,12 @@ def rules() -> list:
     from .dense_conv import DenseConv
     from .dense_depthwise import DenseDepthwise
     from .dense_matmul import DenseMatmul
+    from .dense_pointwise import DensePointwise
     from .dr_depthwise import DRDepthwise
     from .fallback import Fallback
     from .group_dense import GroupDense
 
-    return ([DRDepthwise(), GroupDense(), DenseDepthwise(), DenseConv(), DenseMatmul()]
+    return ([DRDepthwise(), GroupDense(), DenseDepthwise(), DensePointwise(), DenseConv(), DenseMatmul()]
             + guarded([dl.cpu.GEMV(), dl.cpu.Reduction()]) + [Fallback()])
 
 

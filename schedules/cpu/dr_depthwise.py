@@ -1,14 +1,16 @@
-"""The DR sparse depthwise kernel on a CPU: one task per (image, channel); the zero-padded input
-plane of that channel is built in a scratch buffer; every output row is one wide vector
-(16-lane multiples) whose K loop is the channel's kept taps; the fused epilogue runs on the
-channel's plane while it is in L1.
+"""The DR sparse depthwise kernel's CPU form (kernels/dr_depthwise.py: build_cpu) on a CPU.
 
-Design space (tunable): the pixel chunk, over whole 16-lane vectors of one row."""
+One task per (image, channel): the channel's zero-padded plane is built first (a vector memset
+and a vector copy, its columns split by phase for a strided conv), then each block of output
+rows walks the channel's kept columns with its sums in registers, and the output rows, with
+the fused epilogue, are written while they are in cache.
+
+No design space: the tile is the kernel's (chosen by the Relax pass from the vector width)."""
 from __future__ import annotations
 
-from ..common import choose, inline_consumers, largest_divisor, loop_extent
+from ..common import block_named, inline_consumers, loop_extent
 from ..rule import Rule
-from .tiling import CHUNK_LANES
+from .tiling import schedule_leftovers, vector_lanes
 
 
 class DRDepthwise(Rule):
@@ -17,20 +19,20 @@ class DRDepthwise(Rule):
 
     def schedule(self, sch, main, target, tunable):
         out = sch.get_sblock("dr_depthwise_out")
-        pad = sch.get_sblock("dr_depthwise_pad")
+        pad = block_named(sch, "dr_depthwise_pad")
+        if pad is None:
+            return None                                   # the GPU form
         inline_consumers(sch, out)
-        n, c, y, x = sch.get_loops(main)
+        n, c, yo, xo = sch.get_loops(main)
         nc = sch.fuse(n, c)
         sch.parallel(nc)
-        width = loop_extent(sch, x)
-        options = [d for d in (16, 32, 64) if width % d == 0] or [largest_divisor(width, CHUNK_LANES)]
-        chunk = choose(sch, tunable, options, largest_divisor(width, CHUNK_LANES))
-        _, xi = sch.split(x, [None, chunk])
-        sch.vectorize(xi)
-        # The channel's padded plane, built right before its rows are used (L1). Not decomposed
-        # into memset + copy: no faster here, and TVM 0.27 cannot print a trace holding
-        # decompose_padding, which MetaSchedule does when it searches this design space.
+        lanes = vector_lanes(target)
         sch.compute_at(pad, nc)
-        sch.reverse_compute_at(out, nc)
-        sch.vectorize(sch.get_loops(out)[-1])
+        sch.reverse_compute_at(out, yo)
+        loops = sch.get_loops(out)
+        inner = loops[-1]
+        if loop_extent(sch, inner) > lanes:
+            _, inner = sch.split(inner, [None, lanes])
+        sch.vectorize(inner)
+        schedule_leftovers(sch, lanes)
         return sch

@@ -1,14 +1,17 @@
-"""The group-sparse kernel on a CPU: one task per (pixel chunk, row block); the chunk of input
-rows a block's groups touch stays in cache while all row blocks use it; gr rows share each
-input load. A dense layer (one pixel per image) makes (image, row block) the tasks.
+"""The group-sparse kernel's CPU form (kernels/group_dense.py: build_cpu) on a CPU.
 
-Design space (tunable): the pixel chunk, over row-aligned values of the same kind as the
-default."""
+A block instance is a row block on a pixel tile, its sums in registers (the kernel's local
+buffer); its output rows, with the fused epilogue, are written right after it, from cache.
+Tasks are runs of pixel tiles, each walking every row block (the tiles' input rows stay in
+cache while all the rows use them); where there are fewer tiles than a few per thread (late,
+small images), row blocks are tasks too. A dense layer (one pixel) makes row blocks the tasks.
+
+Design space (tunable): pixel tiles per task."""
 from __future__ import annotations
 
-from ..common import choose, inline_consumers, loop_extent, written_shape
+from ..common import block_named, choose, inline_consumers, loop_extent
 from ..rule import Rule
-from .tiling import pixel_chunk, pixel_chunks, vectorize_in_rows
+from .tiling import schedule_leftovers, vector_lanes
 
 
 class GroupDense(Rule):
@@ -16,37 +19,29 @@ class GroupDense(Rule):
     blocks = ("group_dense",)
 
     def schedule(self, sch, main, target, tunable):
+        if block_named(sch, "group_dense_gather") is not None:
+            return None                                   # the GPU form (compacted rows, gather)
         out = sch.get_sblock("group_dense_out")
-        gather = sch.get_sblock("group_dense_gather")
         inline_consumers(sch, out)
-        n, b, p = sch.get_loops(main)
-        pixels = loop_extent(sch, p)
-        if pixels == 1:                              # dense layer: (row, row block)
-            sch.parallel(sch.fuse(n, b))
-            return sch
+        n, t, b = sch.get_loops(main)
         threads = int(target.attrs.get("num-cores", 1))
-        width = written_shape(sch, out)[-1]
-        chunk = pixel_chunk(pixels, width)
-        if tunable:                                  # aligned alternatives of the same kind as the default
-            same = [c for c in pixel_chunks(pixels, width) if (c % width == 0) == (chunk % width == 0)]
-            chunk = choose(sch, True, same, chunk) if len(same) > 1 else chunk
-        po, pi = sch.split(p, [None, chunk])
-        sch.reorder(n, po, b, pi)
-        sch.vectorize(pi)
-        if loop_extent(sch, n) * (pixels // pixel_chunk(pixels, width)) >= 4 * threads:
-            # enough pixel chunks: one task per chunk, its output gathered while in cache
-            task = sch.fuse(n, po)
+        tiles = loop_extent(sch, n) * loop_extent(sch, t)
+        if tiles >= 4 * threads:
+            per_task = choose(sch, tunable, [d for d in (1, 2, 4) if loop_extent(sch, t) % d == 0], 1)
+            t_task, t_in = sch.split(t, [None, per_task])
+            task = sch.fuse(n, t_task)
             sch.parallel(task)
-            for blk in (gather, out):
-                sch.reverse_compute_at(blk, task)
-                vectorize_in_rows(sch, sch.get_loops(blk)[-1], pixel_chunk(pixels, width), width)
+            sch.reverse_compute_at(out, b)
         else:
-            # few pixels (late layers): row blocks are tasks too; gather and output are a pass
-            sch.parallel(sch.fuse(n, po, b))
-            gn, gf, gp = sch.get_loops(gather)
-            sch.parallel(sch.fuse(gn, gf))
-            sch.reverse_compute_at(out, sch.get_loops(gather)[0])
-            for blk in (gather, out):
-                lp = sch.get_loops(blk)[-1]
-                vectorize_in_rows(sch, lp, loop_extent(sch, lp), width)
+            task = sch.fuse(n, t, b)
+            sch.parallel(task)
+            sch.reverse_compute_at(out, task)
+        loops = sch.get_loops(out)
+        inner = loops[-1]
+        if len(loops) >= 2 and loop_extent(sch, inner) > 1:
+            lanes = vector_lanes(target)
+            if loop_extent(sch, inner) % lanes == 0 and loop_extent(sch, inner) > lanes:
+                _, inner = sch.split(inner, [None, lanes])
+            sch.vectorize(inner)
+        schedule_leftovers(sch, vector_lanes(target))
         return sch

@@ -6,6 +6,20 @@ from ..common import largest_divisor, loop_extent
 CHUNK_LANES = 64          # pixels per vector chunk: 4 AVX-512 registers of independent FMAs
 
 
+def vector_lanes(target) -> int:
+    """float32 lanes of the target's vector registers: 16 (AVX-512), 8 (AVX, AVX2), 4 (NEON,
+    SSE, or unknown)."""
+    from tvm.target import codegen
+
+    for feature, lanes in (("avx512f", 16), ("avx", 8)):
+        try:
+            if codegen.llvm_cpu_has_features(feature, target):
+                return lanes
+        except Exception:  # noqa: BLE001 - a target LLVM cannot describe: assume the smallest vectors
+            return 4
+    return 4
+
+
 def pixel_chunk(pixels: int, width: int) -> int:
     """Pixels per vector chunk of the 1x1 kernel: divides the image (no reads past its end),
     whole rows when rows are short, at most CHUNK_LANES, preferring multiples of 16."""
@@ -40,3 +54,25 @@ def vectorize_innermost(sch, block, width: int) -> None:
         loop = sch.split(loop, [None, width])[1]
     sch.vectorize(loop)
 
+
+
+def schedule_leftovers(sch, lanes: int) -> None:
+    """Blocks of the function that a rule did not place (an epilogue that could not fold into
+    the kernel, e.g. a squeeze-excite gate broadcast onto a larger tensor; all its loops still
+    serial): parallel over their outer loops, vectorised along their last one."""
+    from tvm import tirx
+
+    from ..common import child_blocks
+
+    for blk in child_blocks(sch):
+        loops = sch.get_loops(blk)
+        if not loops or any(sch.get(lp).kind != tirx.ForKind.SERIAL for lp in loops):
+            continue
+        if any(int(iv.iter_type) != 0 for iv in sch.get(blk).iter_vars):
+            continue
+        if len(loops) > 1:
+            sch.parallel(sch.fuse(*loops[:-1]))
+        inner = loops[-1]
+        if loop_extent(sch, inner) > lanes:
+            _, inner = sch.split(inner, [None, lanes])
+        sch.vectorize(inner)

@@ -1,4 +1,5 @@
-"""Build one sparse kernel on its own, schedule it with the CPU rules, run it on numpy arrays."""
+"""Build one sparse kernel on its own (CPU or GPU form), schedule the CPU form with the CPU
+rules, run it on numpy arrays (the GPU form runs unscheduled on the CPU: same numbers)."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,12 +11,12 @@ from tvm_dsprune.schedules.cpu.group_dense import GroupDense
 from tvm_dsprune.sparse import dr_format, group_format
 
 TARGET = tvm.target.Target({"kind": "llvm", "num-cores": 2})
+LANES = 8
 
 
-def _build(func, schedule: bool):
+def _build(func, rule, schedule: bool):
     func = func.with_attr("global_symbol", "main")
     if schedule:
-        rule = DRDepthwise() if "chan_ptr" in func.script() else GroupDense()
         sch = rule.apply(func, TARGET, False)
         assert sch is not None, "the CPU rule must apply"
         func = sch.mod["main"]
@@ -23,38 +24,47 @@ def _build(func, schedule: bool):
 
 
 def run_depthwise(x, w, stride=(1, 1), padding=(1, 1, 1, 1), dilation=(1, 1), group=16, k_tile=4,
-                  width_multiple=16, schedule=True, local=False):
+                  tile=None, rows=2, schedule=True, local=False):
     n, c, h, wd = x.shape
     fmt = dr_format.from_weight(w, group, k_tile)
     shape = dr_depthwise.DWConvShape(n, c, h, wd, w.shape[2], w.shape[3], stride, padding, dilation)
-    func = dr_depthwise.build(shape, fmt.col_val.size, width_multiple, local_accumulator=local)
-    lib = _build(func, schedule and not local)
+    taps = fmt.col_tap.reshape(-1)
+    if local:
+        func = dr_depthwise.build_gpu(shape, fmt.col_val.size)
+    else:
+        tile = tile or dr_depthwise.cpu_tile(shape.out_hw[1], LANES)
+        func = dr_depthwise.build_cpu(shape, fmt.col_val.size, tile, rows)
+        taps = dr_depthwise.tap_offsets(shape, tile, taps)
+    lib = _build(func, DRDepthwise(), schedule and not local)
     oh, ow = shape.out_hw
     out = tvm.runtime.tensor(np.zeros((n, c, oh, ow), "float32"))
-    lib["main"](tvm.runtime.tensor(x), tvm.runtime.tensor(fmt.chan_ptr), tvm.runtime.tensor(fmt.col_tap.reshape(-1)),
+    lib["main"](tvm.runtime.tensor(x), tvm.runtime.tensor(fmt.chan_ptr), tvm.runtime.tensor(taps),
                 tvm.runtime.tensor(fmt.col_val.reshape(-1)), out)
     return out.numpy(), fmt
 
 
-def run_conv1x1(x, w2d, shape=(1, 4), schedule=True, local=False):
-    n, k, h, wd = x.shape
-    fmt = group_format.cover(w2d, shape)
-    func = group_dense.build_conv1x1(n, k, w2d.shape[0], h, wd, fmt.gr, fmt.gc, fmt.group_val.shape[0],
-                                     fmt.num_blocks, local_accumulator=local)
-    lib = _build(func, schedule and not local)
-    out = tvm.runtime.tensor(np.zeros((n, w2d.shape[0], h, wd), "float32"))
-    lib["main"](tvm.runtime.tensor(x), tvm.runtime.tensor(fmt.row_pos), tvm.runtime.tensor(fmt.block_ptr), tvm.runtime.tensor(fmt.group_col),
-                tvm.runtime.tensor(fmt.group_val), out)
+def _run_group(x, w2d, shape, spatial, schedule, local, tile):
+    n, k = x.shape[:2]
+    f = w2d.shape[0]
+    fmt = group_format.cover(w2d, shape, compact=local)
+    if local:
+        func = group_dense.build_gpu(n, k, f, spatial, fmt.gr, fmt.gc, fmt.group_val.shape[0], fmt.num_blocks)
+        args = [fmt.row_pos, fmt.block_ptr, fmt.group_col, fmt.group_val]
+    else:
+        pixels = int(np.prod(spatial)) if spatial else 1
+        tile = tile or group_dense.pixel_tile(pixels, LANES, fmt.gr)
+        func = group_dense.build_cpu(n, k, f, spatial, fmt.gr, fmt.gc, fmt.group_val.shape[0], fmt.num_blocks,
+                                     tile, LANES)
+        args = [fmt.block_ptr, fmt.group_col, fmt.group_val]
+    lib = _build(func, GroupDense(), schedule and not local)
+    out = tvm.runtime.tensor(np.zeros((n, f, *spatial), "float32"))
+    lib["main"](tvm.runtime.tensor(x), *[tvm.runtime.tensor(a) for a in args], out)
     return out.numpy(), fmt
+
+
+def run_conv1x1(x, w2d, shape=(1, 4), schedule=True, local=False, tile=None):
+    return _run_group(x, w2d, shape, tuple(x.shape[2:]), schedule, local, tile)
 
 
 def run_matmul(x, w2d, shape=(1, 4), schedule=True, local=False):
-    m, k = x.shape
-    fmt = group_format.cover(w2d, shape)
-    func = group_dense.build_matmul(m, k, w2d.shape[0], fmt.gr, fmt.gc, fmt.group_val.shape[0], fmt.num_blocks,
-                                    local_accumulator=local)
-    lib = _build(func, schedule and not local)
-    out = tvm.runtime.tensor(np.zeros((m, w2d.shape[0]), "float32"))
-    lib["main"](tvm.runtime.tensor(x), tvm.runtime.tensor(fmt.row_pos), tvm.runtime.tensor(fmt.block_ptr), tvm.runtime.tensor(fmt.group_col),
-                tvm.runtime.tensor(fmt.group_val), out)
-    return out.numpy(), fmt
+    return _run_group(x, w2d, shape, (), schedule, local, 1)

@@ -39,6 +39,16 @@ def test_conv1x1_matches_numpy(kind, f, k, h, form):
     np.testing.assert_array_equal(fmt.to_dense(), w)
 
 
+@pytest.mark.parametrize("h,tile", [(7, 32), (7, 8), (14, 32), (14, 16), (4, 16), (28, 16), (3, 8)])
+def test_cpu_tiles_that_do_not_divide_the_image_overlap_correctly(h, tile):
+    """The last pixel tile starts early and recomputes pixels of the one before: the numbers
+    stay right for every image size, including images smaller than a tile and batches."""
+    w, shape = masked(20, 36, "group1x4", seed=h)
+    x = np.random.default_rng(h).standard_normal((2, 36, h, h)).astype("float32")
+    y, _ = run_conv1x1(x, w, shape, tile=min(tile, h * h))
+    np.testing.assert_allclose(y, np.einsum("fk,nkhw->nfhw", w, x), rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("form", ["cpu", "gpu"])
 def test_matmul_matches_numpy(kind, form):

@@ -35,13 +35,14 @@ def test_pruned_1x1_conv_becomes_the_group_kernel():
     before = module(lambda bb, x: bb.emit(relax.op.nn.conv2d(x, relax.const(w.reshape(24, 16, 1, 1)))), (1, 16, 7, 7))
     after = SparsifyDense(COST, "on")(before)
     records, after = records_of(after), after.without_attr(RECORDS_ATTR).without_attr(NAMES_ATTR)
-    fmt = group_format.choose_shape(w, COST.group_shapes, COST.group_fixed)
-    func = group_dense.build_conv1x1(1, 16, 24, 7, 7, fmt.gr, fmt.gc, fmt.group_val.shape[0], fmt.num_blocks)
+    fmt = group_format.choose_shape(w, COST.group_shapes, COST.group_fixed, compact=False)
+    func = group_dense.build_cpu(1, 16, 24, (7, 7), fmt.gr, fmt.gc, fmt.group_val.shape[0], fmt.num_blocks,
+                                 group_dense.pixel_tile(49, 8, fmt.gr), 8)
     func = func.with_attr("op_pattern", OUT_EWISE_FUSABLE).with_attr("dsprune.layer", "pw_1")
 
     def body(bb, x):
         gv = bb.add_func(func, "dsprune_group_dense")
-        return bb.emit(relax.call_tir(gv, [x, relax.const(fmt.row_pos), relax.const(fmt.block_ptr),
+        return bb.emit(relax.call_tir(gv, [x, relax.const(fmt.block_ptr),
                                            relax.const(fmt.group_col), relax.const(fmt.group_val)],
                                       out_ty=relax.TensorType((1, 24, 7, 7), "float32")))
     tvm.ir.assert_structural_equal(after, module(body, (1, 16, 7, 7)))
@@ -52,13 +53,13 @@ def test_pruned_matmul_becomes_the_group_kernel():
     w = pruned(10, 32, seed=1)                     # W[F, K]; the graph holds W.T [K, F]
     before = module(lambda bb, x: bb.emit(relax.op.matmul(x, relax.const(np.ascontiguousarray(w.T)))), (2, 32))
     after = SparsifyDense(COST, "on")(before).without_attr(RECORDS_ATTR).without_attr(NAMES_ATTR)
-    fmt = group_format.choose_shape(w, COST.group_shapes, COST.group_fixed)
-    func = group_dense.build_matmul(2, 32, 10, fmt.gr, fmt.gc, fmt.group_val.shape[0], fmt.num_blocks)
+    fmt = group_format.choose_shape(w, COST.group_shapes, COST.group_fixed, compact=False)
+    func = group_dense.build_cpu(2, 32, 10, (), fmt.gr, fmt.gc, fmt.group_val.shape[0], fmt.num_blocks, 1, 8)
     func = func.with_attr("op_pattern", OUT_EWISE_FUSABLE).with_attr("dsprune.layer", "fc_1")
 
     def body(bb, x):
         gv = bb.add_func(func, "dsprune_group_dense")
-        return bb.emit(relax.call_tir(gv, [x, relax.const(fmt.row_pos), relax.const(fmt.block_ptr),
+        return bb.emit(relax.call_tir(gv, [x, relax.const(fmt.block_ptr),
                                            relax.const(fmt.group_col), relax.const(fmt.group_val)],
                                       out_ty=relax.TensorType((2, 10), "float32")))
     tvm.ir.assert_structural_equal(after, module(body, (2, 32)))

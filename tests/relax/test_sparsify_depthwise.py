@@ -36,7 +36,8 @@ def dw_module(w, x_shape=(1, 40, 8, 8), strides=(1, 1), padding=(1, 1), groups=N
 def expected_module(w, bias, x_shape=(1, 40, 8, 8), strides=(1, 1), padding=(1, 1, 1, 1), name="dw_1"):
     fmt = dr_format.from_weight(w, GEOMETRY.dr_group, GEOMETRY.k_tile)
     shape = dr_depthwise.DWConvShape(*x_shape, w.shape[2], w.shape[3], strides, padding)
-    func = dr_depthwise.build(shape, fmt.col_val.size, GEOMETRY.pixel_tile)
+    tile = dr_depthwise.cpu_tile(shape.out_hw[1], 8)
+    func = dr_depthwise.build_cpu(shape, fmt.col_val.size, tile, 2)
     func = func.with_attr("op_pattern", OUT_EWISE_FUSABLE).with_attr("dsprune.layer", name)
     oh, ow = shape.out_hw
     bb = relax.BlockBuilder()
@@ -44,7 +45,8 @@ def expected_module(w, bias, x_shape=(1, 40, 8, 8), strides=(1, 1), padding=(1, 
     with bb.function("main", [x]):
         with bb.dataflow():
             gv = bb.add_func(func, "dsprune_dr_depthwise")
-            y = bb.emit(relax.call_tir(gv, [x, relax.const(fmt.chan_ptr), relax.const(fmt.col_tap.reshape(-1)),
+            offsets = dr_depthwise.tap_offsets(shape, tile, fmt.col_tap.reshape(-1))
+            y = bb.emit(relax.call_tir(gv, [x, relax.const(fmt.chan_ptr), relax.const(offsets),
                                             relax.const(fmt.col_val.reshape(-1))],
                                        out_ty=relax.TensorType((x_shape[0], x_shape[1], oh, ow), "float32")))
             z = bb.emit(relax.op.add(y, relax.const(bias)))
@@ -56,7 +58,7 @@ def expected_module(w, bias, x_shape=(1, 40, 8, 8), strides=(1, 1), padding=(1, 
 def test_pruned_depthwise_becomes_the_dr_kernel():
     w = pruned_weight(40, 3)
     before, bias = dw_module(w)
-    after = SparsifyDepthwise(GEOMETRY, COST, "on", GEOMETRY.pixel_tile)(before)
+    after = SparsifyDepthwise(GEOMETRY, COST, "on", 8)(before)
     records, after = records_of(after), after.without_attr(RECORDS_ATTR).without_attr(NAMES_ATTR)
     tvm.ir.assert_structural_equal(after, expected_module(w, bias))
     assert records[0].decision == "sparse" and records[0].density == pytest.approx(np.count_nonzero(w) / w.size)
@@ -65,7 +67,7 @@ def test_pruned_depthwise_becomes_the_dr_kernel():
 def test_stride_two_and_five_by_five():
     w = pruned_weight(72, 5, seed=1)
     before, bias = dw_module(w, (1, 72, 15, 15), strides=(2, 2), padding=(2, 2))
-    after = SparsifyDepthwise(GEOMETRY, COST, "on", GEOMETRY.pixel_tile)(before).without_attr(RECORDS_ATTR).without_attr(NAMES_ATTR)
+    after = SparsifyDepthwise(GEOMETRY, COST, "on", 8)(before).without_attr(RECORDS_ATTR).without_attr(NAMES_ATTR)
     tvm.ir.assert_structural_equal(after, expected_module(w, bias, (1, 72, 15, 15), (2, 2), (2, 2, 2, 2)))
 
 

@@ -137,7 +137,7 @@ def kernel_calls(mod) -> list[dict]:
                 layer = str(func.attrs["dsprune.layer"])
             else:
                 for arg in v.args[1].fields:
-                    if isinstance(arg, tvm.ir.Constant) and arg.value.numpy().ndim >= 2:
+                    if isinstance(arg, tvm.ir.Constant) and arg.value.numpy().size > 1:
                         found = names.lookup(arg.value.numpy())
                         if found:
                             layer = found[0]

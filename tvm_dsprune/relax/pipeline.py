@@ -43,11 +43,21 @@ def schedule_rules(target) -> list:
 
 
 def sparsify_passes(target, sparse: str = "auto") -> list:
+    """The pruned layers to sparse kernels; on CPUs, the dense 1x1 convs left to the flat-pixel
+    GEMM kernel (GPUs schedule those convs with their own rules)."""
+    from .pointwise_gemm import PointwiseAsGemm
+
     g = target.geometry
     local = target.is_gpu                     # GPU thread binding needs the local-accumulator form
-    return [SparsifyDepthwise(g, target.cost, sparse, g.pixel_tile, local_accumulator=local),
-            SparsifyDense(target.cost, sparse, local_accumulator=local,
-                          vector_lanes=g.vector_width if target.family == "opencl" else 1)]
+    if target.is_gpu:
+        lanes, width = (g.vector_width if target.family == "opencl" else 1), g.pixel_tile
+    else:
+        from ..schedules.cpu.tiling import vector_lanes
+
+        lanes = width = vector_lanes(target.tvm())
+    passes = [SparsifyDepthwise(g, target.cost, sparse, width, local_accumulator=local),
+              SparsifyDense(target.cost, sparse, local_accumulator=local, vector_lanes=lanes)]
+    return passes if target.is_gpu else passes + [PointwiseAsGemm()]
 
 
 def stage_passes(target, sparse: str = "auto", database=None) -> dict[str, list]:

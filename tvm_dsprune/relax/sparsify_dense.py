@@ -108,9 +108,13 @@ class _Rewriter(relax.PyExprMutator):
         if fmt is None:
             return call
         n, k, h, wd = _static(data.ty.shape)
-        func = group_dense.build_conv1x1(n, k, wshape[0], h, wd, fmt.gr, fmt.gc, fmt.group_val.shape[0],
-                                         fmt.num_blocks, local_accumulator=self.local_accumulator,
-                                         vector_lanes=self.vector_lanes)
+        if self.local_accumulator:
+            func = group_dense.build_gpu(n, k, wshape[0], (h, wd), fmt.gr, fmt.gc, fmt.group_val.shape[0],
+                                         fmt.num_blocks, self.vector_lanes)
+        else:
+            func = group_dense.build_cpu(n, k, wshape[0], (h, wd), fmt.gr, fmt.gc, fmt.group_val.shape[0],
+                                         fmt.num_blocks, group_dense.pixel_tile(h * wd, self.vector_lanes, fmt.gr),
+                                         self.vector_lanes)
         return self._emit(func, data, fmt, rec, (n, wshape[0], h, wd))
 
     def _matmul(self, call):
@@ -132,15 +136,22 @@ class _Rewriter(relax.PyExprMutator):
             return self._scatter_rows(narrow, fmt, wt.shape[1], rec, "matmul")
         if fmt is None:
             return call
-        func = group_dense.build_matmul(dshape[0], dshape[1], wt.shape[1], fmt.gr, fmt.gc, fmt.group_val.shape[0],
-                                        fmt.num_blocks, local_accumulator=self.local_accumulator)
+        if self.local_accumulator:
+            func = group_dense.build_gpu(dshape[0], dshape[1], wt.shape[1], (), fmt.gr, fmt.gc,
+                                         fmt.group_val.shape[0], fmt.num_blocks)
+        else:
+            func = group_dense.build_cpu(dshape[0], dshape[1], wt.shape[1], (), fmt.gr, fmt.gc,
+                                         fmt.group_val.shape[0], fmt.num_blocks, 1, self.vector_lanes)
         return self._emit(func, data, fmt, rec, (dshape[0], wt.shape[1]))
 
     def _format(self, matrix, rec):
         """The group format, the kept row indices (compact rows), or None (stays dense)."""
         if rec.stays_dense(self.mode):
             return None
-        fmt = group_format.choose_shape(matrix, self.cost.group_shapes, self.cost.group_fixed)
+        # the GPU kernels compact the rows filter pruning emptied and gather them back; the CPU
+        # kernel writes every row in place (an empty row has no groups)
+        fmt = group_format.choose_shape(matrix, self.cost.group_shapes, self.cost.group_fixed,
+                                        compact=self.local_accumulator)
         if self.mode == "on":
             return fmt
         rows, cols = matrix.shape
@@ -177,26 +188,30 @@ class _Rewriter(relax.PyExprMutator):
     def _emit(self, func, data, fmt, rec, out_shape):
         func = func.with_attr("op_pattern", OUT_EWISE_FUSABLE).with_attr("dsprune.layer", rec.name)
         gv = self.builder_.add_func(func, "dsprune_group_dense")
-        dropped = fmt.rows - fmt.kept_rows
+        # empty rows: dropped from a compacted format; in place, the rows of blocks with no group
+        dropped = (fmt.rows - fmt.kept_rows if self.local_accumulator else
+                   min(fmt.rows, fmt.gr * int(np.count_nonzero(fmt.block_ptr[:, 1] == fmt.block_ptr[:, 0]))))
         rec.decision = "sparse"
         rec.format = (f"groups {fmt.gr}x{fmt.gc}: {fmt.stored} stored"
                       + (f", {dropped}/{fmt.rows} empty rows not computed" if dropped else ""))
         rec.kernel = gv.name_hint
         rec.reason = f"computes {fmt.density:.2f} of the dense MACs"
-        args = [data, relax.const(fmt.row_pos), relax.const(fmt.block_ptr), relax.const(fmt.group_col),
-                relax.const(fmt.group_val)]
+        self.names.add(fmt.group_val, rec.name, rec.position)             # the kernel's layer, for the profile
+        args = ([data, relax.const(fmt.row_pos)] if self.local_accumulator else [data]) + [
+            relax.const(fmt.block_ptr), relax.const(fmt.group_col), relax.const(fmt.group_val)]
         return relax.call_tir(gv, args, out_ty=relax.TensorType(out_shape, "float32"))
 
 
 @tvm.ir.transform.module_pass(opt_level=0, name="SparsifyDense")
 class SparsifyDense:
     """mode: "auto" | "on" | "off"; cost: the target's SparseCost; local_accumulator as in
-    SparsifyDepthwise; vector_lanes: pixels per block instance of the GPU form
+    SparsifyDepthwise (the GPU form; otherwise the CPU's tiled form); vector_lanes: pixels per
+    block instance of the GPU form, the CPU's vector width for its pixel tiles
     (kernels/group_dense.py; Mali: 4). Records travel with the module, as in SparsifyDepthwise."""
 
-    def __init__(self, cost, mode: str = "auto", local_accumulator: bool = False, vector_lanes: int = 1):
+    def __init__(self, cost, mode: str = "auto", local_accumulator: bool = False, vector_lanes: int | None = None):
         self.cost, self.mode, self.local_accumulator = cost, check_sparse_mode(mode), local_accumulator
-        self.vector_lanes = vector_lanes
+        self.vector_lanes = vector_lanes or (1 if local_accumulator else 8)
 
     def transform_module(self, mod, ctx):
         rw = _Rewriter(mod, self.cost, self.mode, self.local_accumulator, self.vector_lanes)

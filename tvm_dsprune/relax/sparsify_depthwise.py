@@ -91,8 +91,14 @@ class _Rewriter(relax.PyExprMutator):
         shape = dr_depthwise.DWConvShape(
             n, c, h, wd, fmt.kh, fmt.kw, tuple(int(s) for s in a.strides),
             tuple(int(p) for p in a.padding), tuple(int(d) for d in a.dilation))
-        func = dr_depthwise.build(shape, fmt.col_val.size, self.width_multiple,
-                                  local_accumulator=self.local_accumulator)
+        taps = fmt.col_tap.reshape(-1)
+        if self.local_accumulator:
+            func = dr_depthwise.build_gpu(shape, fmt.col_val.size)
+        else:                                   # the CPU form reads each kept column at its offset
+            tile = dr_depthwise.cpu_tile(shape.out_hw[1], self.width_multiple)
+            rows = dr_depthwise.cpu_rows(shape.out_hw[0], tile // self.width_multiple)
+            func = dr_depthwise.build_cpu(shape, fmt.col_val.size, tile, rows, self.width_multiple)
+            taps = dr_depthwise.tap_offsets(shape, tile, taps)
         func = func.with_attr("op_pattern", OUT_EWISE_FUSABLE).with_attr("dsprune.layer", rec.name)
         gv = self.builder_.add_func(func, "dsprune_dr_depthwise")
         oh, ow = shape.out_hw
@@ -100,8 +106,8 @@ class _Rewriter(relax.PyExprMutator):
         rec.format = f"DR g{fmt.group} kmax{fmt.kmax} (K per sub-GEMM {int(fmt.kept.min())}-{int(fmt.kept.max())})"
         rec.kernel = gv.name_hint
         rec.reason = f"{fmt.nnz} of {w.size} weights kept"
-        args = [data, relax.const(fmt.chan_ptr), relax.const(fmt.col_tap.reshape(-1)),
-                relax.const(fmt.col_val.reshape(-1))]
+        self.names.add(fmt.col_val.reshape(-1), rec.name, rec.position)     # the kernel's layer, for the profile
+        args = [data, relax.const(fmt.chan_ptr), relax.const(taps), relax.const(fmt.col_val.reshape(-1))]
         return relax.call_tir(gv, args, out_ty=relax.TensorType((n, c, oh, ow), "float32"))
 
 
@@ -109,13 +115,13 @@ class _Rewriter(relax.PyExprMutator):
 class SparsifyDepthwise:
     """mode: "auto" (the target cost model decides), "on" (every pruned DW layer), "off".
 
-    geometry / cost: a TileGeometry and SparseCost (schedules/); width_multiple pads the
-    kernel's output rows for the target's vectors; local_accumulator: the kernel form GPU
-    schedules need (see kernels/dr_depthwise.py). One LayerRecord per depthwise conv is
+    geometry / cost: a TileGeometry and SparseCost (schedules/); width_multiple: the vector
+    lanes the kernel's output rows are rounded to (the CPU's float32 lanes: 8 with AVX2);
+    local_accumulator: the kernel form GPU schedules need (see kernels/dr_depthwise.py). One LayerRecord per depthwise conv is
     appended to the module's records (layer_records.py), named from the module's layer names.
     """
 
-    def __init__(self, geometry, cost, mode: str = "auto", width_multiple: int = 1,
+    def __init__(self, geometry, cost, mode: str = "auto", width_multiple: int = 8,
                  local_accumulator: bool = False):
         self.geometry, self.cost, self.mode = geometry, cost, check_sparse_mode(mode)
         self.width_multiple = width_multiple
@@ -126,5 +132,5 @@ class SparsifyDepthwise:
         for gv, func in mod.functions_items():
             if isinstance(func, relax.Function):
                 rw.builder_.update_func(gv, rw.visit_expr(func))
-        return with_records(rw.builder_.get(), rw.records)
+        return with_records(rw.names.attach(rw.builder_.get()), rw.records)
 

@@ -62,19 +62,21 @@ class GroupFormat:
         return compact[self.row_pos]
 
 
-def cover(matrix: np.ndarray, shape: tuple[int, int]) -> GroupFormat:
+def cover(matrix: np.ndarray, shape: tuple[int, int], compact: bool = True) -> GroupFormat:
     """Cover every non-zero of `matrix` with gr x gc groups, left to right in each row block.
 
     A group starts at the first uncovered non-zero (moved left if it would cross the last
     column); where it overlaps the previous group, its values are zero, so no weight counts twice.
     Vectorised over row blocks: each step advances every block to its next uncovered non-zero.
+    compact=False keeps every row in place (row_pos is the identity; an empty row is a block
+    with no groups): a kernel that writes its rows straight to the output needs no gather.
     """
     matrix = np.asarray(matrix)
     rows, k = matrix.shape
     gr, gc = (int(s) for s in shape)
     if gc > k:
         raise ValueError(f"group width {gc} exceeds the {k} columns")
-    kept = np.flatnonzero((matrix != 0).any(axis=1))
+    kept = np.flatnonzero((matrix != 0).any(axis=1)) if compact else np.arange(rows)
     dropped = len(kept) < rows
     row_pos = np.full(rows, len(kept), np.int32)            # dropped rows: the first zero row
     row_pos[kept] = np.arange(len(kept), dtype=np.int32)
@@ -132,16 +134,16 @@ def cost(fmt: GroupFormat, group_overhead: float) -> float:
     return fmt.stored * (fmt.gr * fmt.gc + group_overhead) + fmt.num_blocks * group_overhead
 
 
-def choose_shape(matrix: np.ndarray, candidates, group_overhead: float) -> GroupFormat:
+def choose_shape(matrix: np.ndarray, candidates, group_overhead: float, compact: bool = True) -> GroupFormat:
     """The cover of least cost among candidate (gr, gc) shapes that fit the matrix."""
     f, k = np.shape(matrix)
     best = None
     for shape in candidates:
         if shape[0] > f or shape[1] > k:
             continue
-        fmt = cover(matrix, shape)
+        fmt = cover(matrix, shape, compact)
         if best is None or cost(fmt, group_overhead) < cost(best, group_overhead):
             best = fmt
     if best is None:
-        best = cover(matrix, (1, 1))
+        best = cover(matrix, (1, 1), compact)
     return best

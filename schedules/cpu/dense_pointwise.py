@@ -1,0 +1,123 @@
+"""The dense 1x1 conv kernel (kernels/pointwise.py: a GEMM over flat pixels) on a CPU.
+
+A register tile is accumulated over the whole K loop and written back, through the fused
+epilogue (bias, folded BN, activation, residual add), straight from the registers. Tasks are
+(channel tile, pixel tile) pairs. Two forms, so that no tile is partial (a partial tile's bounds
+check keeps its accumulators out of registers):
+
+- pixels in the vector lanes, where a whole number of vectors divides the pixel count
+  (112x112, 56x56, 28x28): FR channels x TP pixels; per k, FR weight broadcasts and TP/lanes
+  vector loads of the input;
+- channels in the vector lanes otherwise (14x14 = 196, 7x7 = 49 pixels): FV vectors of
+  channels x PR pixels; per k, FV vector loads of the weight ([K, F]: contiguous) and PR input
+  broadcasts; the tile is stored back with a stride.
+
+Design space (tunable): the tile's two sizes of the form in use."""
+from __future__ import annotations
+
+from ..common import choose, inline_consumers, loop_extent
+from ..rule import Rule
+from .tiling import schedule_leftovers, vector_lanes
+
+class DensePointwise(Rule):
+    name = "cpu.dense_pointwise"
+    blocks = ("pointwise",)
+
+    def schedule(self, sch, main, target, tunable):
+        out = sch.get_sblock("pointwise_out")
+        inline_consumers(sch, out)                  # a broadcast tail (a squeeze-excite gate) stays apart
+        n, f, p, k = sch.get_loops(main)
+        lanes = vector_lanes(target)
+        regs = 32 if lanes == 16 else 16
+        n_f, n_p = loop_extent(sch, f), loop_extent(sch, p)
+        whole = [v * lanes for v in (2, 1, 3, 4) if n_p % (v * lanes) == 0]
+        if whole or n_f % lanes:
+            return _pixels_in_lanes(sch, main, out, (n, f, p, k), n_f, n_p, lanes, regs, tunable)
+        return _channels_in_lanes(sch, main, out, (n, f, p, k), n_f, n_p, lanes, regs, tunable)
+
+
+def register_tile(broadcast: list[int], vectors: list[int], regs: int) -> tuple[int, int]:
+    """The (broadcast count, vector count) register tile with the most accumulators that fits:
+    b * v accumulators (at most 3/4 of the registers: the rest hold the v vector loads and the
+    broadcasts of a k step). Ties go to fewer loads per k. Enough accumulators hide the FMA
+    latency (two units, ~4 cycles)."""
+    fits = [(b, v) for b in broadcast for v in vectors if b * v <= regs * 3 // 4 and b * v + v + 1 <= regs]
+    if not fits:
+        return min(broadcast), min(vectors)
+    return max(fits, key=lambda t: (t[0] * t[1], -(t[0] + t[1]), t[1]))
+
+
+def _pixels_in_lanes(sch, main, out, loops, n_f, n_p, lanes, regs, tunable):
+    n, f, p, k = loops
+    rows = [r for r in range(1, 13) if n_f % r == 0]
+    tiles = [v * lanes for v in (1, 2, 3, 4) if n_p % (v * lanes) == 0] or [n_p]
+    if tiles == [n_p]:
+        fr_default, tp_default = next((r for r in sorted(rows, reverse=True) if r * -(-n_p // lanes) <= regs - 4),
+                                      1), n_p
+    else:
+        fr_default, v = register_tile(rows, [t // lanes for t in tiles], regs)
+        tp_default = v * lanes
+    fr = choose(sch, tunable, [r for r in rows if r <= 12], fr_default)
+    tp = choose(sch, tunable, tiles, tp_default)
+    fo, fi = sch.split(f, [None, fr])
+    po, pi = sch.split(p, [None, tp])
+    whole = tiles[0] % lanes == 0
+    if whole:
+        pvi, lane = sch.split(pi, [None, lanes])
+        sch.reorder(n, fo, po, k, fi, pvi, lane)
+    else:
+        pvi, lane = None, pi
+        sch.reorder(n, fo, po, k, fi, lane)
+    local = _accumulate_in_registers(sch, main, out, n, fo, po, k)
+    sch.unroll(fi)
+    if pvi is not None:
+        sch.unroll(pvi)
+    sch.vectorize(lane)
+    sch.decompose_reduction(main, k)
+    wl = sch.get_loops(local)[1:]                 # (channels, pixels); a unit loop is elided
+    wp = wl[-1]
+    if len(wl) == 2:
+        sch.unroll(wl[0])
+    if whole:
+        wpo, wp = sch.split(wp, [None, lanes])
+        sch.unroll(wpo)
+    sch.vectorize(wp)
+    schedule_leftovers(sch, lanes)
+    return sch
+
+
+def _channels_in_lanes(sch, main, out, loops, n_f, n_p, lanes, regs, tunable):
+    n, f, p, k = loops
+    widths = [v * lanes for v in (1, 2, 3) if n_f % (v * lanes) == 0]
+    pixel_rows = [d for d in range(1, 15) if n_p % d == 0]
+    pr_default, fvec = register_tile(pixel_rows, [w // lanes for w in widths], regs)
+    fv = choose(sch, tunable, widths, fvec * lanes)
+    pr = choose(sch, tunable, pixel_rows, pr_default)
+    fo, fi = sch.split(f, [None, fv])
+    fvi, lane = sch.split(fi, [None, lanes])
+    po, pi = sch.split(p, [None, pr])
+    sch.reorder(n, fo, po, k, pi, fvi, lane)
+    local = _accumulate_in_registers(sch, main, out, n, fo, po, k)
+    sch.unroll(pi)
+    sch.unroll(fvi)
+    sch.vectorize(lane)
+    sch.decompose_reduction(main, k)
+    wl = sch.get_loops(local)[1:]                 # (channels, pixels); a unit loop is elided
+    if len(wl) == 2:
+        sch.reorder(wl[1], wl[0])
+        sch.unroll(wl[1])
+    wfo, wlane = sch.split(wl[0], [None, lanes])
+    sch.unroll(wfo)
+    sch.vectorize(wlane)
+    schedule_leftovers(sch, lanes)
+    return sch
+
+
+def _accumulate_in_registers(sch, main, out, n, fo, po, k):
+    """The tile's sums in a local buffer, written back (and through the epilogue) per tile; the
+    tiles are the parallel tasks. Returns the write-back block."""
+    local = sch.cache_write(main, 0, "local")
+    sch.reverse_compute_at(local, po)
+    sch.reverse_compute_inline(out)
+    sch.parallel(sch.fuse(n, fo, po))
+    return local
