@@ -31,7 +31,8 @@ def install() -> None:
 
 @contextmanager
 def handling() -> Iterator[None]:
-    """Remember SIGINT for the duration of the block, then restore the previous handler."""
+    """Remember SIGINT for the duration of the block, then restore the previous handler and
+    forget it (what runs after the block is not interrupted)."""
     global _interrupted
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -42,6 +43,7 @@ def handling() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        _interrupted = False
 
 
 def interrupted(err: BaseException | None = None) -> bool:
