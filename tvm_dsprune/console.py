@@ -47,6 +47,12 @@ class ReaderSafeStdout(io.TextIOBase):
     def encoding(self):
         return getattr(self._stream, "encoding", "utf-8")
 
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def __getattr__(self, name):          # buffer, errors, ...: the wrapped stream's
+        return getattr(self._stream, name)
+
     def _silence(self) -> None:
         self.reader_gone = True
         try:
