@@ -4,12 +4,15 @@ Nothing here imports TVM at module level.
 """
 from __future__ import annotations
 
+from ..interrupts import reraise_if_interrupt
+
 
 def block_named(sch, name: str):
     """The block called `name` in the schedule's function, or None."""
     try:
         return sch.get_sblock(name)
-    except Exception:  # noqa: BLE001 - get_sblock raises when absent
+    except Exception as err:  # noqa: BLE001 - get_sblock raises when absent
+        reraise_if_interrupt(err)
         return None
 
 
@@ -34,8 +37,8 @@ def fold_epilogue(sch, producer):
     for blk in after[:-1]:
         try:
             sch.compute_inline(blk)
-        except Exception:  # noqa: BLE001 - a block that cannot inline stays
-            pass
+        except Exception as err:  # noqa: BLE001 - a block that cannot inline stays
+            reraise_if_interrupt(err)
     return child_blocks(sch)[-1] if child_blocks(sch)[-1] is not None else None
 
 
@@ -48,7 +51,8 @@ def inline_consumers(sch, block) -> None:
         return
     try:
         sch.reverse_compute_inline(tail)
-    except Exception:  # noqa: BLE001
+    except Exception as err:  # noqa: BLE001 - a tail that cannot inline stays
+        reraise_if_interrupt(err)
         return
 
 

@@ -17,3 +17,5 @@ def test_pins():
     deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     assert "apache-tvm>=0.27,<0.28" in deps and "apache-tvm-ffi>=0.1.14,<0.1.15" in deps
     assert "torch==2.13.0" in deps
+    # xgboost (not -cpu) pulls nvidia-nccl-cu12 (469 MB) into every install
+    assert "xgboost-cpu>=2.0" in deps and not any(d.split(">")[0].split("=")[0] == "xgboost" for d in deps)

@@ -8,7 +8,8 @@ import argparse
 import json
 import sys
 
-from . import __version__
+from . import __version__, interrupts
+from .console import reader_safe_stdout
 from .errors import CompileError, InputError
 from .relax.layer_records import SPARSE_MODES
 
@@ -51,6 +52,8 @@ def add_zoo(sub) -> None:
 def cmd_zoo(args) -> int:
     from . import zoo
 
+    if args.output and not args.name and not args.list:
+        raise InputError(f"zoo: which model goes to {args.output}? give its name: {', '.join(zoo.MODELS)}")
     if args.list or not args.name:
         for e in zoo.MODELS.values():
             print(f"{e.name:<20} {e.resolution:>4}px  {e.description}")
@@ -61,7 +64,10 @@ def cmd_zoo(args) -> int:
     res = args.resolution or entry.resolution
     if res < 8:
         raise InputError(f"--resolution {res} is too small (at least 8)")
-    zoo.export(entry.name, args.output, args.seed, res)
+    from .outputs import output_set
+
+    with output_set(args.output) as out:
+        zoo.export(entry.name, out.path(args.output), args.seed, res)
     print(f"wrote {args.output}: {entry.name}, input 1x3x{res}x{res} (batch dynamic), seed {args.seed}")
     return 0
 
@@ -112,6 +118,9 @@ def cmd_prune(args) -> int:
     print(table if not args.quiet else table.split("\n\n", 1)[-1])
     for note in result.notes:
         print(f"note: {note}")
+    sys.stdout.flush()
+    for warning in result.warnings:
+        print(f"tvm-dsprune prune: warning: {warning}", file=sys.stderr)
     written = [p for p in (args.output, args.masks, args.report) if p]
     print(f"wrote {', '.join(written)}" if written else "dry run: nothing written (give -o)")
     return 0
@@ -144,7 +153,8 @@ def add_compile(sub) -> None:
                                    "kernels where the target's cost model says they win, schedule and "
                                    "build. The package is one .tar: the library plus meta.json.")
     p.add_argument("model", help="ONNX model (pruned or not)")
-    p.add_argument("-o", "--output", help="package to write (.tar)")
+    p.add_argument("-o", "--output", help="package to write (NAME.tar: library and meta.json, what `run` "
+                                          "takes), or NAME.so for the bare shared library")
     p.add_argument("--target", default="llvm",
                    help="llvm (this CPU), cuda, mali, another registered target, or a TVM target JSON dict")
     p.add_argument("--target-host", help="host of a GPU target: llvm, or a JSON dict (default: the target's own)")
@@ -173,6 +183,9 @@ def cmd_compile(args) -> int:
                      report=args.report, tuning_records=args.tuning_records, progress=say)
     table = format_report(result.report)
     print(table if not args.quiet else table.split("\n\n")[-1])
+    if result.package is not None and result.package.suffix == ".so":
+        print(f"note: {result.package} is the bare library (tvm.runtime.load_module and relax.VirtualMachine); "
+              "`tvm-dsprune run` takes a .tar package")
     written = [p for p in (args.output, args.report) if p]
     print(f"compiled in {result.meta['compile_seconds']} s; " +
           (f"wrote {', '.join(written)}" if written else "nothing written (give -o)"))
@@ -186,27 +199,36 @@ def add_run(sub) -> None:
     p.add_argument("--outputs", metavar="NPZ", help="write the outputs here")
     p.add_argument("--device", choices=("cpu", "cuda", "opencl"), help="default: the package target's device")
     p.add_argument("--repeat", type=int, default=10, help="timed repetitions for the median (0: no timing)")
-    p.add_argument("--compare-onnx", metavar="ONNX", help="also run this model in onnxruntime and print the error")
+    p.add_argument("--compare-onnx", metavar="ONNX",
+                   help="also run this model in onnxruntime on the same inputs; fail (exit 1) unless every "
+                        "output value is within atol + rtol*|reference|, as numpy.allclose")
+    p.add_argument("--rtol", type=float, help="relative tolerance of --compare-onnx (default 1e-4)")
+    p.add_argument("--atol", type=float, help="absolute tolerance of --compare-onnx (default 1e-5)")
     p.set_defaults(func=cmd_run)
 
 
 def cmd_run(args) -> int:
     import numpy as np
 
-    from .runtime.run import run
+    from .runtime.run import ATOL, RTOL, run
 
     if args.repeat < 0:
         raise InputError(f"--repeat {args.repeat}: must be >= 0")
+    if (args.rtol is not None or args.atol is not None) and not args.compare_onnx:
+        raise InputError("--rtol and --atol are the tolerances of --compare-onnx; give the ONNX model too")
     result = run(args.package, args.inputs, device=args.device, repeat=args.repeat, outputs=args.outputs,
-                 compare_onnx=args.compare_onnx)
+                 compare_onnx=args.compare_onnx, rtol=RTOL if args.rtol is None else args.rtol,
+                 atol=ATOL if args.atol is None else args.atol)
+    for note in result.notes:
+        print(f"note: {note}")
     for name, y in result.outputs.items():
         line = (f"{name}: shape {list(y.shape)} {y.dtype}, min {y.min():.4g}, max {y.max():.4g}, "
                 f"mean {y.mean():.4g}")
         if y.ndim == 2 and y.shape[1] > 1:
             line += f", top-5 of row 0: {np.argsort(-y[0])[:5].tolist()}"
         print(line)
-    for name, err in result.errors.items():
-        print(f"{name}: relative error vs onnxruntime {err:.2e}")
+    for name, c in result.comparisons.items():
+        print(f"{name}: matches onnxruntime: {c.describe()}")
     if result.latency_ms:
         lat = result.latency_ms
         print(f"median latency {result.median_ms:.3f} ms over {len(lat)} runs (min {min(lat):.3f} ms)")
@@ -246,13 +268,16 @@ def cmd_bench(args) -> int:
     presets = [p for p in args.presets.split(",") if p]
     for name in presets:
         preset(name)
-    result = suite.run_bench([zoo.entry(m).name for m in models], [zoo.entry(m).name for m in e2e],
-                             layers=not args.no_layers, end_to_end=not args.no_e2e, rounds=args.rounds,
-                             say=lambda m: print(m, flush=True), presets=presets,
-                             tuning_records=args.tuning_records)
-    print()
-    print(suite.markdown(result))
-    suite.save(result, args.json, args.markdown)
+    from .outputs import output_set
+
+    with output_set(args.json, args.markdown) as out:
+        result = suite.run_bench([zoo.entry(m).name for m in models], [zoo.entry(m).name for m in e2e],
+                                 layers=not args.no_layers, end_to_end=not args.no_e2e, rounds=args.rounds,
+                                 say=lambda m: print(m, flush=True), presets=presets,
+                                 tuning_records=args.tuning_records)
+        print()
+        print(suite.markdown(result))
+        suite.save(result, args.json and out.path(args.json), args.markdown and out.path(args.markdown))
     return 0
 
 
@@ -275,12 +300,12 @@ def cmd_profile(args) -> int:
 
     if args.rounds < 1:
         raise InputError("--rounds must be at least 1")
-    result = profile.profile(args.package, args.onnx, args.rounds, say=lambda m: print(f"... {m}", flush=True))
-    text = profile.markdown(result)
-    print(text)
     from .outputs import output_set
 
-    with output_set() as out:
+    with output_set(args.json, args.markdown) as out:
+        result = profile.profile(args.package, args.onnx, args.rounds, say=lambda m: print(f"... {m}", flush=True))
+        text = profile.markdown(result)
+        print(text)
         if args.json:
             out.path(args.json).write_text(json.dumps(result, indent=1))
         if args.markdown:
@@ -318,22 +343,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Bad input: one line, exit 2; a limit of the compiler or a failed check:
+    one line, exit 1; Ctrl-C: exit 130, no output file written; a reader that closes stdout
+    (`| head -1`) does not stop the work."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    try:
-        return args.func(args)
-    except InputError as err:
-        print(f"tvm-dsprune {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    except CompileError as err:
-        print(f"tvm-dsprune {args.command}: error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    with interrupts.handling(), reader_safe_stdout():
+        try:
+            status = args.func(args)
+            interrupts.check()          # an interrupt a guard swallowed still ends the command
+            return status
+        except BaseException as err:    # noqa: BLE001 - sorted below; anything else is re-raised
+            return _failure(args.command, err)
+
+
+def _failure(command: str, err: BaseException) -> int:
+    """The exit status of a command that raised `err`, after its one line on stderr."""
+    prefix = f"tvm-dsprune {command}"
+    if interrupts.interrupted(err):
+        print(f"{prefix}: interrupted", file=sys.stderr)
         return 130
+    if isinstance(err, InputError):
+        print(f"{prefix}: error: {err}", file=sys.stderr)
+        return 2
+    if isinstance(err, CompileError):
+        print(f"{prefix}: error: {err}", file=sys.stderr)
+        return 1
+    if isinstance(err, OSError) and not isinstance(err, BrokenPipeError):
+        print(f"{prefix}: error: {err}", file=sys.stderr)
+        return 1
+    raise err
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 channel), a padded plane per channel, every row one wide vector accumulating its taps."""
 from __future__ import annotations
 
+from ...interrupts import reraise_if_interrupt
 from ..common import block_named, fold_epilogue, largest_divisor, loop_extent, written_shape
 from ..rule import Rule
 from .tiling import CHUNK_LANES
@@ -35,8 +36,8 @@ class DenseDepthwise(Rule):
             try:
                 fill = sch.decompose_padding(pad, sch.get_loops(pad)[1])
                 sch.vectorize(sch.get_loops(fill)[-1])
-            except Exception:  # noqa: BLE001 - TVM refuses when there is no padding to decompose
-                pass
+            except Exception as err:  # noqa: BLE001 - TVM refuses when there is no padding to decompose
+                reraise_if_interrupt(err)
             if stride > 1 and pad_w % stride == 0:        # even/odd columns apart: strided taps load whole vectors
                 sch.transform_layout(pad, ("write", 0), lambda n, c, h, w: (n, c, h, w % stride, w // stride))
             sch.vectorize(sch.get_loops(pad)[-1])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+from ...interrupts import reraise_if_interrupt
 from ..common import child_blocks, largest_divisor, loop_extent
 from ..rule import Rule
 
@@ -18,8 +19,8 @@ class Fallback(Rule):
         for blk in blocks[:-1]:
             try:
                 sch.compute_inline(blk)
-            except Exception:  # noqa: BLE001 - TVM refuses producers that cannot inline; they stay
-                pass
+            except Exception as err:  # noqa: BLE001 - TVM refuses producers that cannot inline; they stay
+                reraise_if_interrupt(err)
         for blk in child_blocks(sch):
             loops = sch.get_loops(blk)
             iters = sch.get(blk).iter_vars

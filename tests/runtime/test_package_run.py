@@ -129,8 +129,8 @@ def test_cli_compile_and_run(zoo_onnx, tmp_path, capsys):
                           "--outputs", str(tmp_path / "o.npz"), "--repeat", "3", "--compare-onnx", str(pruned)],
                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert res.returncode == 0, res.stderr
-    assert "median latency" in res.stdout and "relative error vs onnxruntime" in res.stdout
-    err = float(res.stdout.split("relative error vs onnxruntime")[1].split()[0])
+    assert "median latency" in res.stdout and "matches onnxruntime" in res.stdout
+    err = float(res.stdout.split("max abs error")[1].split(",")[0])
     assert err < 1e-4
 
 

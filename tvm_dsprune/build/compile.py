@@ -33,45 +33,67 @@ def compile(model, target="llvm", output=None, *, sparse: str = "auto", input_sh
     input_shapes: {"input": (1, 3, 224, 224)} or ["input:1x3x224x224"]; a symbolic batch is `batch`.
     target_host: llvm host of a GPU target (name or JSON dict); cross_compiler: the C++ compiler
         that links the host code for a board (e.g. aarch64-linux-gnu-g++).
+    output: NAME.tar, the package (library and meta.json, what `run` loads), or NAME.so, the
+        bare shared library (tvm.runtime.load_module + relax.VirtualMachine).
     report: also write the compile report (JSON) here. progress: a callable(str) for status.
+    Output paths and the tools the build calls are checked before any work; every output is
+    written, or none.
     """
     import tvm
 
     from .. import targets
+    from ..outputs import output_set
     from ..relax.lowering import lower
     from ..relax.pipeline import unscheduled_gpu_functions
+    from ..runtime import package
+    from .toolchain import check_tools
 
     say = progress or (lambda msg: None)
     t0 = time.perf_counter()
+    form = package.form_of(output) if output is not None else None
     target = targets.resolve(target, target_host)
-    database = None
-    if tuning_records:
-        from ..tuning.database import open_database
+    with output_set(output, report) as out:          # every output checked before the work
+        check_tools(target, cross_compiler, form)
+        database = None
+        if tuning_records:
+            from ..tuning.database import open_database
 
-        database = open_database(tuning_records, target)
-    low = lower(model, target, sparse=sparse, input_shapes=input_shapes, batch=batch, database=database,
-                progress=say)
-    if target.is_gpu:
-        unbound = unscheduled_gpu_functions(low.mod)
-        if unbound:
-            raise CompileError(f"{len(unbound)} kernel(s) got no GPU schedule and would run on the host: "
-                               f"{', '.join(unbound[:5])}")
-    say("building")
-    ex = tvm.compile(low.mod, target=target.tvm(), relax_pipeline=tvm.transform.Sequential([]))
-    rep = make_report(low.records, target.name, sparse)
-    meta = {"target": target.as_dict(), "target_name": target.name, "target_host": target.host_dict(),
-            "inputs": [i.as_dict() for i in low.inputs], "outputs": [o.as_dict() for o in low.outputs],
-            "sparse": sparse, "report": rep, "kernels": low.kernels,
-            "compile_seconds": round(time.perf_counter() - t0, 1)}
-    result = CompileResult(ex, rep, meta)
-    if output is not None:
-        from ..runtime import package
-
-        say(f"writing {output}")
-        result.package = package.write(ex, output, meta, target, cross_compiler)
-    if report is not None:
-        from ..outputs import output_set
-
-        with output_set() as out:
+            database = open_database(tuning_records, target)
+        low = lower(model, target, sparse=sparse, input_shapes=input_shapes, batch=batch, database=database,
+                    progress=say)
+        if target.is_gpu:
+            unbound = unscheduled_gpu_functions(low.mod)
+            if unbound:
+                raise CompileError(f"{len(unbound)} kernel(s) got no GPU schedule and would run on the host: "
+                                   f"{', '.join(unbound[:5])}")
+        say("building")
+        ex = _build(low.mod, target)
+        rep = make_report(low.records, target.name, sparse)
+        meta = {"target": target.as_dict(), "target_name": target.name, "target_host": target.host_dict(),
+                "inputs": [i.as_dict() for i in low.inputs], "outputs": [o.as_dict() for o in low.outputs],
+                "sparse": sparse, "report": rep, "kernels": low.kernels,
+                "compile_seconds": round(time.perf_counter() - t0, 1)}
+        result = CompileResult(ex, rep, meta)
+        if output is not None:
+            say(f"writing {output}")
+            package.write(ex, out.path(output), meta, target, cross_compiler, form=form)
+            result.package = Path(output)
+        if report is not None:
             out.path(report).write_text(json.dumps(rep, indent=1))
     return result
+
+
+def _build(mod, target):
+    """tvm.compile of a lowered module; TVM's failure (a limit of its backend) as one CompileError."""
+    import tvm
+
+    from ..interrupts import reraise_if_interrupt
+
+    try:
+        return tvm.compile(mod, target=target.tvm(), relax_pipeline=tvm.transform.Sequential([]))
+    except Exception as err:  # noqa: BLE001 - TVM's backends raise TVMError, InternalError, RuntimeError
+        reraise_if_interrupt(err)
+        lines = [ln.strip() for ln in str(err).splitlines()
+                 if ln.strip() and not ln.strip().startswith(("File ", "Traceback"))]
+        what = ": ".join(ln.rstrip(":") for ln in lines[:2]) or type(err).__name__
+        raise CompileError(f"TVM cannot build the model for {target.name}: {what}") from None

@@ -50,7 +50,10 @@ def compute_masks(decisions: list[Decision], weights: dict[str, np.ndarray], geo
 
 def validate_masks(masks: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]],
                    source: str) -> dict[str, np.ndarray]:
-    """Masks as bool arrays, checked against the model: every key a prunable weight, same shape."""
+    """Masks as bool arrays, checked against the model: at least one, every key a prunable
+    weight, same shape."""
+    if not masks:
+        raise InputError(f"mask file {source} holds no arrays: there is nothing to apply")
     unknown = sorted(set(masks) - set(shapes))
     if unknown:
         raise InputError(f"mask file {source}: {len(unknown)} array(s) name no prunable weight of the "

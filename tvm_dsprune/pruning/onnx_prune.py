@@ -11,6 +11,7 @@ from .. import __version__
 from ..errors import InputError
 from ..frontend import arrays, onnx_model
 from ..outputs import output_set
+from .checks import check_alpha_names, check_masks_in_alone, empty_layers, unused_options
 from .layers import Layer
 from .masking import compute_masks, layer_row, unsupported_row, validate_masks
 from .plan import Decision, decide, prepare
@@ -27,6 +28,10 @@ class PruneResult:
     def notes(self) -> list[str]:
         return self.report.get("notes", [])
 
+    @property
+    def warnings(self) -> list[str]:
+        return self.report.get("warnings", [])
+
 
 def prune(model, output=None, *, dw=None, pw=None, fc=None, conv=None, group=None, balanced=None,
           target="cuda", plan=None, preset=None, masks=None, report=None, masks_in=None, prune_first=None,
@@ -39,47 +44,52 @@ def prune(model, output=None, *, dw=None, pw=None, fc=None, conv=None, group=Non
         group, HSR tile, group size and tile-aware units.
     plan: a JSON plan file (see tvm_dsprune.pruning.plan); explicit arguments override it.
     masks / report: where to write masks.npz and report.json (optional).
-    masks_in: apply the masks of an existing masks.npz instead of running the methods.
+    masks_in: apply the masks of an existing masks.npz instead of running the methods (no
+        method option may be given with it).
     hsr_alpha: a JSON {layer: alpha} table of measured HSR speedups (default: cost model).
-    Every output file is written, or none of them.
+    Every output path is checked before the work; every output file is written, or none.
+    The result's notes name options that changed nothing; its warnings, layers left empty.
     """
-    source = str(model) if isinstance(model, (str, Path)) else "<ModelProto>"
-    proto = onnx_model.load(model) if isinstance(model, (str, Path)) else _copy(model)
-    spec, opts, alpha = prepare(target, plan, hsr_alpha, preset, dw=dw, pw=pw, fc=fc, conv=conv, group=group,
-                                balanced=balanced, prune_first=prune_first, prune_last=prune_last,
-                                filter_feeding_dw=filter_feeding_dw)
-    geometry = spec.geometry
-
-    layers, weights = onnx_model.find_layers(proto)
-    notes: list[str] = []
     if masks_in is not None:
-        given = validate_masks(arrays.load(masks_in, "mask file"), {k: v.shape for k, v in weights.items()}, str(masks_in))
-        mask_map, rows, pattern = _from_masks(layers, weights, given, geometry, str(masks_in))
-    else:
-        decisions = decide(layers, opts)
-        mask_map, rows, pattern = compute_masks(decisions, weights, geometry, alpha)
-    kinds = {L.kind for L in layers}
-    for kind, text in (("dw", opts.dw), ("pw", opts.pw), ("fc", opts.fc), ("conv", opts.conv)):
-        if text and kind not in kinds and masks_in is None:
-            label = {"dw": "depthwise conv", "pw": "pointwise (1x1) conv", "fc": "dense (Gemm/MatMul)",
-                     "conv": "other conv"}[kind]
-            notes.append(f"the model has no {label} layer: --{kind} {text} changed nothing")
-    if not layers:
-        notes.append("the model has no Conv, Gemm or MatMul layer: nothing to prune")
+        check_masks_in_alone(dw=dw, pw=pw, fc=fc, conv=conv, group=group, balanced=balanced, plan=plan,
+                             preset=preset, hsr_alpha=hsr_alpha, prune_first=prune_first,
+                             prune_last=prune_last, filter_feeding_dw=filter_feeding_dw)
+    with output_set(output, masks, report) as out:      # every output checked before the work
+        source = str(model) if isinstance(model, (str, Path)) else "<ModelProto>"
+        proto = onnx_model.load(model) if isinstance(model, (str, Path)) else _copy(model)
+        spec, opts, alpha = prepare(target, plan, hsr_alpha, preset, dw=dw, pw=pw, fc=fc, conv=conv, group=group,
+                                    balanced=balanced, prune_first=prune_first, prune_last=prune_last,
+                                    filter_feeding_dw=filter_feeding_dw)
+        geometry = spec.geometry
 
-    onnx_model.apply_masks(proto, mask_map)
-    rep = {
-        "tool": "tvm-dsprune", "version": __version__, "model": source,
-        "target": spec.name, "geometry": geometry.as_dict(),
-        "options": {"dw": opts.dw, "pw": opts.pw, "fc": opts.fc, "conv": opts.conv, "group": opts.group,
-                    "balanced": opts.balanced, "prune_first": opts.prune_first,
-                    "prune_last": opts.prune_last, "filter_feeding_dw": opts.filter_feeding_dw,
-                    "masks_in": str(masks_in) if masks_in is not None else None},
-        "summary": summarize(rows, pattern),
-        "layers": rows,
-        "notes": notes,
-    }
-    _write(proto, output, mask_map, masks, rep, report)
+        layers, weights = onnx_model.find_layers(proto)
+        check_alpha_names(alpha, layers)
+        if masks_in is not None:
+            given = validate_masks(arrays.load(masks_in, "mask file"), {k: v.shape for k, v in weights.items()},
+                                   str(masks_in))
+            mask_map, rows, pattern = _from_masks(layers, weights, given, geometry, str(masks_in))
+            notes = [] if any(not m.all() for m in given.values()) else \
+                [f"mask file {masks_in} prunes nothing: every mask in it is all True"]
+        else:
+            decisions = decide(layers, opts)
+            mask_map, rows, pattern = compute_masks(decisions, weights, geometry, alpha)
+            notes = unused_options(layers, decisions, {"dw": opts.dw, "pw": opts.pw, "fc": opts.fc,
+                                                       "conv": opts.conv})
+
+        onnx_model.apply_masks(proto, mask_map)
+        rep = {
+            "tool": "tvm-dsprune", "version": __version__, "model": source,
+            "target": spec.name, "geometry": geometry.as_dict(),
+            "options": {"dw": opts.dw, "pw": opts.pw, "fc": opts.fc, "conv": opts.conv, "group": opts.group,
+                        "balanced": opts.balanced, "prune_first": opts.prune_first,
+                        "prune_last": opts.prune_last, "filter_feeding_dw": opts.filter_feeding_dw,
+                        "masks_in": str(masks_in) if masks_in is not None else None},
+            "summary": summarize(rows, pattern),
+            "layers": rows,
+            "notes": notes,
+            "warnings": empty_layers(rows),
+        }
+        _write(out, proto, output, mask_map, masks, rep, report)
     return PruneResult(rep, mask_map, proto)
 
 
@@ -109,13 +119,12 @@ def _from_masks(layers: list[Layer], weights, given, geometry, source):
     return masks, rows, ""
 
 
-def _write(proto, output, mask_map, masks_path, rep, report_path) -> None:
+def _write(out, proto, output, mask_map, masks_path, rep, report_path) -> None:
     import onnx
 
-    with output_set() as out:
-        if output is not None:
-            onnx.save(proto, str(out.path(output)))
-        if masks_path is not None:
-            arrays.save_masks(out.path(masks_path), mask_map)
-        if report_path is not None:
-            out.path(report_path).write_text(json.dumps(rep, indent=1))
+    if output is not None:
+        onnx.save(proto, str(out.path(output)))
+    if masks_path is not None:
+        arrays.save_masks(out.path(masks_path), mask_map)
+    if report_path is not None:
+        out.path(report_path).write_text(json.dumps(rep, indent=1))

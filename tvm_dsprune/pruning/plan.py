@@ -24,6 +24,7 @@ from .methods import FILTER_METHODS, MethodSpec, parse_group, parse_spec
 
 PLAN_KEYS = ("dw", "pw", "fc", "conv", "group", "balanced", "prune_first", "prune_last",
              "filter_feeding_dw", "layers", "hsr_alpha")
+OVERRIDE_KEYS = ("method", "group", "balanced")
 
 
 @dataclass
@@ -61,6 +62,12 @@ def load_plan(path: str | Path) -> PruneOptions:
     for key in ("layers", "hsr_alpha"):
         if key in data and not isinstance(data[key], dict):
             raise InputError(f"plan file {path}: {key!r} must be an object")
+    for key, value in data.get("layers", {}).items():
+        if isinstance(value, dict):
+            wrong = sorted(set(value) - set(OVERRIDE_KEYS) - {"comment"})
+            if wrong:
+                raise InputError(f"plan file {path}: layers[{key!r}] has unknown keys {wrong}; "
+                                 f"known: {', '.join(OVERRIDE_KEYS)}")
     for name, alpha in data.get("hsr_alpha", {}).items():
         if not isinstance(alpha, (int, float)) or alpha < 0:
             raise InputError(f"plan file {path}: hsr_alpha[{name!r}] must be a number >= 0")

@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from ..errors import InputError
+from .checks import check_alpha_names, empty_layers, unused_options
 from .layers import Layer
 from .masking import compute_masks
 from .onnx_prune import PruneResult
@@ -137,6 +138,7 @@ def prune_module(model: nn.Module, *, dw=None, pw=None, fc=None, conv=None, grou
                                 balanced=balanced, prune_first=prune_first, prune_last=prune_last,
                                 filter_feeding_dw=filter_feeding_dw)
     layers, weights, modules = find_layers(model)
+    check_alpha_names(alpha, layers)
     decisions = decide(layers, opts)
     masks, rows, pattern = compute_masks(decisions, weights, spec.geometry, alpha)
     for d in decisions:
@@ -144,7 +146,9 @@ def prune_module(model: nn.Module, *, dw=None, pw=None, fc=None, conv=None, grou
             install_mask(modules[d.layer.name], masks[d.layer.weight_name])
     report = {"tool": "tvm-dsprune", "model": type(model).__name__, "target": spec.name,
               "geometry": spec.geometry.as_dict(), "summary": summarize(rows, pattern), "layers": rows,
-              "notes": []}
+              "notes": unused_options(layers, decisions, {"dw": opts.dw, "pw": opts.pw, "fc": opts.fc,
+                                                          "conv": opts.conv}),
+              "warnings": empty_layers(rows)}
     return PruneResult(report, masks)
 
 

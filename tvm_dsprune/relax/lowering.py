@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..frontend.model_io import TensorInfo, onnx_inputs, onnx_output_names, parse_shapes
+from ..interrupts import reraise_if_interrupt
 from .layer_records import LayerRecord, kernels, records, with_kernel_calls, with_layer_names
 
 
@@ -35,6 +36,7 @@ def import_onnx(proto, inputs: list[TensorInfo]):
     try:
         mod = from_onnx(proto, shape_dict={i.name: list(i.shape) for i in inputs}, keep_params_in_input=False)
     except Exception as err:  # noqa: BLE001 - the importer raises anything for unsupported graphs
+        reraise_if_interrupt(err)
         raise InputError(f"the ONNX model cannot be imported into Relax: {type(err).__name__}: {err}") from None
     return with_layer_names(mod, layer_index(proto))
 
