@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import CompileError
+from ..errors import CompileError, InputError
 from .report import make_report
 
 
@@ -24,15 +24,18 @@ class CompileResult:
 
 
 def compile(model, target="llvm", output=None, *, sparse: str = "auto", input_shapes=None,
-            batch: int = 1, target_host=None, cross_compiler: str | None = None, report=None,
-            tuning_records=None, progress=None) -> CompileResult:
+            batch: int = 1, target_host=None, cross_compiler: str | None = None,
+            cross_compiler_options: str | None = None, report=None, tuning_records=None,
+            progress=None) -> CompileResult:
     """Compile an ONNX model (path or ModelProto) for `target` and write the package `output`.
 
     sparse: "auto" (a layer goes sparse where the target's cost model says it is faster),
         "on" (every pruned layer), "off" (all dense).
     input_shapes: {"input": (1, 3, 224, 224)} or ["input:1x3x224x224"]; a symbolic batch is `batch`.
     target_host: llvm host of a GPU target (name or JSON dict); cross_compiler: the C++ compiler
-        that links the host code for a board (e.g. aarch64-linux-gnu-g++).
+        that links the host code for a board (e.g. aarch64-linux-gnu-g++), with
+        cross_compiler_options (one string); without it, code for a board is packed as object
+        files that the board links when it loads them.
     report: also write the compile report (JSON) here. progress: a callable(str) for status.
     """
     import tvm
@@ -44,6 +47,12 @@ def compile(model, target="llvm", output=None, *, sparse: str = "auto", input_sh
     say = progress or (lambda msg: None)
     t0 = time.perf_counter()
     target = targets.resolve(target, target_host)
+    if cross_compiler_options and not cross_compiler:
+        raise InputError("--cross-compiler-options needs --cross-compiler")
+    if cross_compiler:
+        from ..runtime.package import cross_compile_function
+
+        cross_compile_function(cross_compiler, cross_compiler_options)    # checked before the long build
     database = None
     if tuning_records:
         from ..tuning.database import open_database
@@ -68,7 +77,8 @@ def compile(model, target="llvm", output=None, *, sparse: str = "auto", input_sh
         from ..runtime import package
 
         say(f"writing {output}")
-        result.package = package.write(ex, output, meta, target, cross_compiler)
+        result.package = package.write(ex, output, meta, target, cross_compiler, cross_compiler_options,
+                                       ir=low.mod if target.family == "opencl" else None)
     if report is not None:
         from ..outputs import output_set
 

@@ -58,16 +58,20 @@ def run(package, inputs=None, *, device: str | None = None, repeat: int = 0, out
     """Run a package once (and `repeat` timed samples); write outputs to an .npz if asked.
     inputs: an .npz path, a {name: array} dict, or None for seeded random data.
     compare_onnx: an ONNX model to run in onnxruntime on the same inputs (errors in the result).
-    session: where to run (runtime.session; default this machine)."""
+    session: where to run (runtime.session: this machine by default, or rpc.connect(...) for a
+    board, where the latency is then measured); onnxruntime always runs on this machine."""
     from .session import LoadedModel
 
     model = LoadedModel(package, device, session)
-    feed = inputs if isinstance(inputs, dict) else load_inputs(inputs, model.package.inputs)
-    result = RunResult(model(feed))
+    try:
+        feed = inputs if isinstance(inputs, dict) else load_inputs(inputs, model.package.inputs)
+        result = RunResult(model(feed))
+        if repeat > 0:
+            result.latency_ms = model.time(feed, repeat=repeat)
+    finally:
+        model.close()
     if compare_onnx is not None:
         result.errors = compare_with_onnx(result.outputs, compare_onnx, feed)
-    if repeat > 0:
-        result.latency_ms = model.time(feed, repeat=repeat)
     if outputs is not None:
         from ..frontend import arrays as npz
         from ..outputs import output_set
