@@ -58,8 +58,14 @@ def compile(model, target="llvm", output=None, *, sparse: str = "auto", input_sh
         from ..tuning.database import open_database
 
         database = open_database(tuning_records, target)
+    # An OpenCL package carries its scheduled module (kernels replayed on PoCL): stop there, keep it.
+    scheduled = None
     low = lower(model, target, sparse=sparse, input_shapes=input_shapes, batch=batch, database=database,
-                progress=say)
+                progress=say, stop_after="schedule" if target.family == "opencl" else "build")
+    if target.family == "opencl":
+        from ..relax.pipeline import finish_build
+
+        scheduled, low.mod = low.mod, finish_build(low.mod, target, sparse)
     if target.is_gpu:
         unbound = unscheduled_gpu_functions(low.mod)
         if unbound:
@@ -78,7 +84,7 @@ def compile(model, target="llvm", output=None, *, sparse: str = "auto", input_sh
 
         say(f"writing {output}")
         result.package = package.write(ex, output, meta, target, cross_compiler, cross_compiler_options,
-                                       ir=low.mod if target.family == "opencl" else None)
+                                       ir=scheduled)
     if report is not None:
         from ..outputs import output_set
 

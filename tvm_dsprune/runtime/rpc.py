@@ -132,9 +132,8 @@ class RPCSession(Session):
     @staticmethod
     def _lost(err: BaseException) -> bool:
         text = str(err)
-        return any(m in text for m in ("RPCSessionTimeoutError", "session has expired", "Socket", "socket",
-                                       "closed", "Connection reset", "Broken pipe", "RPCSession",
-                                       "connection", "EOF"))
+        return any(m in text for m in ("RPCSessionTimeoutError", "session has expired", "kShutdown", "Socket",
+                                       "socket", "closed", "Connection reset", "Broken pipe", "EOF"))
 
     def close(self) -> None:
         """End the session: the server is free for the next client."""
@@ -154,10 +153,10 @@ def connect(tracker: str | None = None, key: str | None = None, host: str | None
     if tracker is not None:
         if host is not None or port is not None:
             raise InputError("give --rpc-tracker with --rpc-key, or --rpc-host with --rpc-port, not both")
+        addr = parse_address(tracker, "--rpc-tracker")
         if not key:
             raise InputError("--rpc-tracker needs --rpc-key (the key the board's RPC server registered)")
-        return _through_tracker(parse_address(tracker, "--rpc-tracker"), key, priority, session_timeout, wait,
-                                retries)
+        return _through_tracker(addr, key, priority, session_timeout, wait, retries)
     if host is None or port is None:
         raise InputError("give --rpc-tracker HOST:PORT with --rpc-key KEY, or --rpc-host HOST with --rpc-port PORT")
     if key:
