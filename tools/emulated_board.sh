@@ -54,8 +54,14 @@ prepare() {
   for f in "$DIR"/debs/*.deb; do dpkg -x "$f" "$DIR/root"; done
   if [ ! -d "$DIR/site/tvm" ]; then
     rm -rf "$DIR/site.partial"
+    # pip runs on the host and fetches the aarch64 wheels; a Python without pip gets a venv that has it
+    local py=${PYTHON:-python3}
+    if ! "$py" -m pip --version >/dev/null 2>&1; then
+      [ -x "$DIR/pip-venv/bin/python" ] || "$py" -m venv "$DIR/pip-venv"
+      py="$DIR/pip-venv/bin/python"
+    fi
     # shellcheck disable=SC2086
-    "${PYTHON:-python3}" -m pip install -q --disable-pip-version-check --target "$DIR/site.partial" \
+    "$py" -m pip install -q --disable-pip-version-check --target "$DIR/site.partial" \
       --platform manylinux_2_28_aarch64 --only-binary=:all: --python-version 3.11 --implementation cp $WHEELS
     mv "$DIR/site.partial" "$DIR/site"
   fi
