@@ -88,6 +88,7 @@ def test_cli_run_through_the_tracker(aarch64_board, tiny_aarch64, tmp_path):
 
 def test_wrong_architecture_and_unloadable_library_on_the_board(aarch64_board, zoo_onnx, tiny_aarch64, tmp_path):
     x86 = compile(zoo_onnx("tiny"), "llvm", tmp_path / "x86.tar").package
+    mali = compile(zoo_onnx("tiny"), "mali", tmp_path / "mali.tar").package
     _, so_pkg, _ = tiny_aarch64
     broken = tmp_path / "broken.tar"                   # an aarch64 package whose library is not one
     with tarfile.open(so_pkg) as src, tarfile.open(broken, "w") as dst:
@@ -103,6 +104,8 @@ def test_wrong_architecture_and_unloadable_library_on_the_board(aarch64_board, z
             LoadedModel(x86, session=session)
         with pytest.raises(RemoteError, match="cannot load the library"):
             LoadedModel(broken, session=session)
+        with pytest.raises(InputError, match="built for opencl, and the board .* has no opencl device"):
+            LoadedModel(mali, session=session)
 
 
 def test_cli_bench_on_the_board(aarch64_board, tmp_path):

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -34,7 +34,9 @@ def _load(path: str) -> int:
 
     from . import package
 
-    folder = tempfile.mkdtemp(prefix="dsprune-pocl-")
+    handle = len(_MODELS) + 1
+    folder = Path.cwd() / f"dsprune-pocl-{handle}"    # the session's own folder, removed when it ends
+    folder.mkdir()
     pkg = package.load(path, folder)
     if pkg.ir is None:
         raise InputError(f"package {path} carries no scheduled module (ir.json): compile it again with this "
@@ -42,7 +44,6 @@ def _load(path: str) -> int:
     from .pocl import OpenCLModel
 
     model = OpenCLModel(tvm.ir.load_json(pkg.ir.read_text()), tvm.target.Target(pkg.meta["target"]))
-    handle = len(_MODELS) + 1
     _MODELS[handle] = (model, pkg)
     return handle
 

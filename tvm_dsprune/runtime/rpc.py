@@ -98,7 +98,7 @@ class RPCSession(Session):
         return self._arch or None
 
     def wrong_arch_hint(self, arch: str) -> str:
-        return f"compile it for this board (e.g. --target aarch64-cpu or mali for a 64-bit Arm board)"
+        return "compile it for this board (e.g. --target aarch64-cpu or mali for a 64-bit Arm board)"
 
     def get_function(self, name: str):
         """A function registered on the server, or None."""

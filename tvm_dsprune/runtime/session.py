@@ -80,7 +80,7 @@ class LocalSession(Session):
         return targets.machine_triple_arch()
 
     def wrong_arch_hint(self, arch: str) -> str:
-        return (f"run it on a {arch} board over RPC (tvm-dsprune run PKG --rpc-tracker HOST:PORT --rpc-key KEY)")
+        return f"run it on a {arch} board over RPC (tvm-dsprune run PKG --rpc-tracker HOST:PORT --rpc-key KEY)"
 
 
 class LoadedModel:
@@ -117,7 +117,10 @@ class LoadedModel:
             raise InputError(f"package {package_path} holds {arch} code (target "
                              f"{self.package.meta.get('target_name') or kind}); {self.session.name} is {here}: "
                              + self.session.wrong_arch_hint(arch))
-        self.library = self.session.load_library(str(self.package.library))
+        try:
+            self.library = self.session.load_library(str(self.package.library))
+        except InputError as err:
+            raise type(err)(f"package {package_path}: {err}") from None
         from tvm import relax
 
         with self.session.step("starting the Relax VM"):
