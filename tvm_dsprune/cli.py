@@ -303,6 +303,10 @@ def cmd_bench(args) -> int:
         raise InputError(f"--target {args.target} is for another machine: give the board "
                          "(--rpc-tracker HOST:PORT --rpc-key KEY, or --rpc-host/--rpc-port)")
     try:
+        board_arch = session.arch() if session is not None else None
+        if board_arch and board_arch != target.code_arch:
+            raise InputError(f"--target {args.target} builds {target.code_arch} code; {session.name} is "
+                             f"{board_arch}: give the board's target (e.g. --target aarch64-cpu or mali)")
         result = suite.run_bench([zoo.entry(m).name for m in models], [zoo.entry(m).name for m in e2e],
                                  layers=not args.no_layers, end_to_end=not args.no_e2e, rounds=args.rounds,
                                  say=lambda m: print(m, flush=True), presets=presets,

@@ -117,3 +117,13 @@ def test_session_timeout(tracker, loopback_server, tiny_x86, tmp_path):
     assert out.returncode == 2 and out.stderr.strip().count("\n") == 0, out.stderr
     assert "ran past its timeout of 1 s" in out.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_bench_for_another_architecture_than_the_board(tracker, loopback_server, tmp_path, capsys):
+    from tvm_dsprune.cli import main
+
+    assert main(["bench", "--e2e-models", "tiny", "--presets", "deprune-bh", "--target", "aarch64-cpu",
+                 "--rpc-tracker", tracker, "--rpc-key", loopback_server, "--json", str(tmp_path / "b.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--target aarch64-cpu builds aarch64 code; the board under key" in err
+    assert "is x86_64" in err and list(tmp_path.iterdir()) == []
