@@ -25,7 +25,7 @@ from .geometry import TileGeometry
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "tvm_dsprune.schedules"
-BUILTIN_MODULES = ("cpu", "cuda", "cuda.jetson_orin", "mali", "mali.mali_g78")
+BUILTIN_MODULES = ("cpu", "cpu.aarch64", "cuda", "cuda.jetson_orin", "mali", "mali.mali_g78")
 
 
 @dataclass(frozen=True)

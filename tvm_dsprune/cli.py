@@ -164,7 +164,11 @@ def add_compile(sub) -> None:
     p.add_argument("--input-shape", action="append", metavar="NAME:SHAPE",
                    help="static input shape, e.g. input:1x3x224x224 (repeatable)")
     p.add_argument("--batch", type=int, default=1, help="value of a symbolic batch dimension (default 1)")
-    p.add_argument("--cross-compiler", metavar="CC", help="C++ compiler that links the host code for a board")
+    p.add_argument("--cross-compiler", metavar="CC",
+                   help="C++ compiler that links the code for a board, e.g. aarch64-linux-gnu-g++ (without it, "
+                        "code for a board is packed as object files that the board links when it loads them)")
+    p.add_argument("--cross-compiler-options", metavar="OPTS",
+                   help="extra options for the cross compiler, one string, e.g. '-static-libstdc++'")
     p.add_argument("--tuning-records", metavar="DIR", help="MetaSchedule database to apply")
     p.add_argument("--report", metavar="JSON", help="write the per-layer compile report here")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
@@ -180,7 +184,8 @@ def cmd_compile(args) -> int:
     say = (lambda m: None) if args.quiet else (lambda m: print(f"... {m}", flush=True))
     result = compile(args.model, args.target, args.output, sparse=args.sparse, input_shapes=args.input_shape,
                      batch=args.batch, target_host=args.target_host, cross_compiler=args.cross_compiler,
-                     report=args.report, tuning_records=args.tuning_records, progress=say)
+                     cross_compiler_options=args.cross_compiler_options, report=args.report,
+                     tuning_records=args.tuning_records, progress=say)
     table = format_report(result.report)
     print(table if not args.quiet else table.split("\n\n")[-1])
     if result.package is not None and result.package.suffix == ".so":
@@ -192,18 +197,46 @@ def cmd_compile(args) -> int:
     return 0
 
 
+def add_rpc_flags(p) -> None:
+    g = p.add_argument_group("on a board over TVM RPC (TVM's RPC server runs on the board)")
+    g.add_argument("--rpc-tracker", metavar="HOST:PORT", help="RPC tracker the board is registered with")
+    g.add_argument("--rpc-key", metavar="KEY", help="the board's key at the tracker")
+    g.add_argument("--rpc-host", metavar="HOST", help="a board's RPC server reached directly (no tracker)")
+    g.add_argument("--rpc-port", metavar="PORT", type=int, help="its port")
+    g.add_argument("--rpc-priority", type=int, default=1, help="priority in the tracker's queue (default 1)")
+    g.add_argument("--rpc-session-timeout", type=float, default=0, metavar="S",
+                   help="seconds the board gives the session before ending it (default 0: no limit)")
+    g.add_argument("--rpc-wait", type=float, default=60, metavar="S",
+                   help="seconds to wait for a busy board (default 60)")
+
+
+def open_session(args):
+    """The session the RPC flags name, or None for this machine."""
+    if not any((args.rpc_tracker, args.rpc_key, args.rpc_host, args.rpc_port)):
+        return None
+    from .runtime import rpc
+
+    return rpc.connect(args.rpc_tracker, args.rpc_key, args.rpc_host, args.rpc_port, priority=args.rpc_priority,
+                       session_timeout=args.rpc_session_timeout, wait=args.rpc_wait)
+
+
 def add_run(sub) -> None:
-    p = sub.add_parser("run", help="run a compiled package and print its outputs and latency")
+    p = sub.add_parser("run", help="run a compiled package (here or on a board over RPC); print outputs and latency",
+                       description="Run a package on this machine, or on a board over TVM RPC: the library is "
+                                   "uploaded, loaded and run there, outputs come back, and the latency is measured "
+                                   "on the board.")
     p.add_argument("package", help="package from `tvm-dsprune compile`")
     p.add_argument("--inputs", metavar="NPZ", help="input arrays by name (default: seeded random normal)")
     p.add_argument("--outputs", metavar="NPZ", help="write the outputs here")
     p.add_argument("--device", choices=("cpu", "cuda", "opencl"), help="default: the package target's device")
     p.add_argument("--repeat", type=int, default=10, help="timed repetitions for the median (0: no timing)")
     p.add_argument("--compare-onnx", metavar="ONNX",
-                   help="also run this model in onnxruntime on the same inputs; fail (exit 1) unless every "
-                        "output value is within atol + rtol*|reference|, as numpy.allclose")
+                   help="also run this model in onnxruntime (on this machine) on the same inputs; fail "
+                        "(exit 1) unless every output value is within atol + rtol*|reference|, as "
+                        "numpy.allclose")
     p.add_argument("--rtol", type=float, help="relative tolerance of --compare-onnx (default 1e-4)")
     p.add_argument("--atol", type=float, help="absolute tolerance of --compare-onnx (default 1e-5)")
+    add_rpc_flags(p)
     p.set_defaults(func=cmd_run)
 
 
@@ -216,9 +249,14 @@ def cmd_run(args) -> int:
         raise InputError(f"--repeat {args.repeat}: must be >= 0")
     if (args.rtol is not None or args.atol is not None) and not args.compare_onnx:
         raise InputError("--rtol and --atol are the tolerances of --compare-onnx; give the ONNX model too")
-    result = run(args.package, args.inputs, device=args.device, repeat=args.repeat, outputs=args.outputs,
-                 compare_onnx=args.compare_onnx, rtol=RTOL if args.rtol is None else args.rtol,
-                 atol=ATOL if args.atol is None else args.atol)
+    session = open_session(args)
+    try:
+        result = run(args.package, args.inputs, device=args.device, repeat=args.repeat, outputs=args.outputs,
+                     compare_onnx=args.compare_onnx, rtol=RTOL if args.rtol is None else args.rtol,
+                     atol=ATOL if args.atol is None else args.atol, session=session)
+    finally:
+        if session is not None:
+            session.close()
     for note in result.notes:
         print(f"note: {note}")
     for name, y in result.outputs.items():
@@ -231,14 +269,21 @@ def cmd_run(args) -> int:
         print(f"{name}: matches onnxruntime: {c.describe()}")
     if result.latency_ms:
         lat = result.latency_ms
-        print(f"median latency {result.median_ms:.3f} ms over {len(lat)} runs (min {min(lat):.3f} ms)")
+        print(f"median latency {result.median_ms:.3f} ms over {len(lat)} runs (min {min(lat):.3f} ms)"
+              + (f", measured on {session.name}" if session is not None else ""))
     if args.outputs:
         print(f"wrote {args.outputs}")
     return 0
 
 
 def add_bench(sub) -> None:
-    p = sub.add_parser("bench", help="dense vs pruned, per depthwise layer and end to end (this CPU)")
+    p = sub.add_parser("bench", help="dense vs pruned, per depthwise layer and end to end (this CPU, or a board "
+                                     "over RPC)",
+                       description="Time dense vs pruned. On this CPU: every depthwise layer, and whole zoo models "
+                                   "beside onnxruntime. On a board over RPC (--rpc-tracker/--rpc-key or "
+                                   "--rpc-host/--rpc-port, with --target): whole zoo models built for the board, "
+                                   "checked against onnxruntime (run here) and timed on the board, TVM dense vs "
+                                   "TVM pruned.")
     p.add_argument("--models", default="mobilenet_v2,efficientnet_b0", help="models for the per-layer DW table")
     p.add_argument("--e2e-models", default="mobilenet_v2,mobilenet_v3_small,efficientnet_b0",
                    help="models for the end-to-end table")
@@ -248,9 +293,13 @@ def add_bench(sub) -> None:
                    help="pruning presets for the end-to-end table: " +
                         "; ".join(f"{k} = {v}" for k, v in _presets().items()))
     p.add_argument("--tuning-records", metavar="DIR", help="MetaSchedule database for the TVM builds")
+    p.add_argument("--target", default="llvm", help="target of the builds (default llvm, this CPU; with a board: "
+                                                    "its target, e.g. aarch64-cpu or mali)")
+    p.add_argument("--cross-compiler", metavar="CC", help="C++ compiler that links the code for the board")
     p.add_argument("--rounds", type=int, default=5, help="timing rounds per measurement (default 5)")
     p.add_argument("--json", metavar="FILE", help="write all results as JSON")
     p.add_argument("--markdown", metavar="FILE", help="write the tables as markdown")
+    add_rpc_flags(p)
     p.set_defaults(func=cmd_bench)
 
 
@@ -268,13 +317,28 @@ def cmd_bench(args) -> int:
     presets = [p for p in args.presets.split(",") if p]
     for name in presets:
         preset(name)
+    from . import targets
     from .outputs import output_set
 
+    target = targets.resolve(args.target)
     with output_set(args.json, args.markdown) as out:
-        result = suite.run_bench([zoo.entry(m).name for m in models], [zoo.entry(m).name for m in e2e],
-                                 layers=not args.no_layers, end_to_end=not args.no_e2e, rounds=args.rounds,
-                                 say=lambda m: print(m, flush=True), presets=presets,
-                                 tuning_records=args.tuning_records)
+        session = open_session(args)
+        if session is None and target.is_cross:
+            raise InputError(f"--target {args.target} is for another machine: give the board "
+                             "(--rpc-tracker HOST:PORT --rpc-key KEY, or --rpc-host/--rpc-port)")
+        try:
+            board_arch = session.arch() if session is not None else None
+            if board_arch and board_arch != target.code_arch:
+                raise InputError(f"--target {args.target} builds {target.code_arch} code; {session.name} is "
+                                 f"{board_arch}: give the board's target (e.g. --target aarch64-cpu or mali)")
+            result = suite.run_bench([zoo.entry(m).name for m in models], [zoo.entry(m).name for m in e2e],
+                                     layers=not args.no_layers, end_to_end=not args.no_e2e, rounds=args.rounds,
+                                     say=lambda m: print(m, flush=True), presets=presets,
+                                     tuning_records=args.tuning_records, target=args.target,
+                                     cross_compiler=args.cross_compiler, session=session)
+        finally:
+            if session is not None:
+                session.close()
         print()
         print(suite.markdown(result))
         suite.save(result, args.json and out.path(args.json), args.markdown and out.path(args.markdown))

@@ -7,6 +7,7 @@ speedup a pruned model would show at the dense model's efficiency.
 """
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,9 +39,12 @@ class EndToEnd:
 
 
 def prepare(model: str, preset: str, workdir, say=lambda m: None, tuning_records=None,
-            dense_from: EndToEnd | None = None) -> EndToEnd:
+            dense_from: EndToEnd | None = None, target: str = "llvm", cross_compiler: str | None = None,
+            session=None) -> EndToEnd:
     """Export, prune, compile dense and pruned, and check both builds against onnxruntime.
-    dense_from: an earlier run of the same model whose dense export and build are reused."""
+    dense_from: an earlier run of the same model whose dense export and build are reused.
+    target / cross_compiler / session: build for a board and check there (runtime.rpc); the
+    default is this CPU."""
     from .. import zoo
     from ..build.compile import compile
     from ..frontend.onnx_model import model_macs
@@ -55,8 +59,9 @@ def prepare(model: str, preset: str, workdir, say=lambda m: None, tuning_records
     if dense_from is None:
         say(f"[1/6] zoo: {model} with seeded random weights -> {run.dense_onnx}")
         zoo.export(model, run.dense_onnx)
-    say(f"[2/6] prune: {preset} ({label(named(preset))}), tile geometry of this CPU (llvm)")
-    pr = prune(run.dense_onnx, run.pruned_onnx, preset=preset, target="llvm",
+    where = "this CPU" if target == "llvm" else str(target)
+    say(f"[2/6] prune: {preset} ({label(named(preset))}), tile geometry of {where} ({target})")
+    pr = prune(run.dense_onnx, run.pruned_onnx, preset=preset, target=target,
                masks=work / f"{model}_{preset}_masks.npz", report=work / f"{model}_{preset}_prune.json")
     run.prune_summary = pr.report["summary"]
     run.macs = {"dense": model_macs(run.dense_onnx), "pruned": model_macs(run.pruned_onnx)}
@@ -65,14 +70,15 @@ def prepare(model: str, preset: str, workdir, say=lambda m: None, tuning_records
         + f"; MACs {run.macs['dense'] / 1e6:.0f}M -> {run.macs['pruned'] / 1e6:.0f}M "
           f"(MAC limit {run.mac_limit:.2f}x)")
     if dense_from is None:
-        say("[3/6] compile the dense model for this CPU (TVM, sparse off)")
-        run.dense_package = compile(run.dense_onnx, "llvm", work / f"{model}_dense.tar", sparse="off",
-                                    tuning_records=tuning_records).package
+        say(f"[3/6] compile the dense model for {where} (TVM, sparse off)")
+        run.dense_package = compile(run.dense_onnx, target, work / f"{model}_dense.tar", sparse="off",
+                                    tuning_records=tuning_records, cross_compiler=cross_compiler).package
     else:
         run.dense_package, run.errors["dense"] = dense_from.dense_package, dense_from.errors["dense"]
-    say("[4/6] compile the pruned model for this CPU (TVM, sparse kernels where they win)")
-    pruned = compile(run.pruned_onnx, "llvm", work / f"{model}_{preset}.tar", sparse="auto",
-                     report=work / f"{model}_{preset}_compile.json", tuning_records=tuning_records)
+    say(f"[4/6] compile the pruned model for {where} (TVM, sparse kernels where they win)")
+    pruned = compile(run.pruned_onnx, target, work / f"{model}_{preset}.tar", sparse="auto",
+                     report=work / f"{model}_{preset}_compile.json", tuning_records=tuning_records,
+                     cross_compiler=cross_compiler)
     run.pruned_package = pruned.package
     run.compile_summary = cs = pruned.report["summary"]
     say(f"      {cs['sparse']} of {cs['layers']} conv/dense layers run sparse"
@@ -85,8 +91,13 @@ def prepare(model: str, preset: str, workdir, say=lambda m: None, tuning_records
         if key in run.errors:
             continue
         ref = ort_session(onnx_path).run(None, feed)[0]
-        run.errors[key] = relative_error(LoadedModel(pkg)(feed)["output"], ref)
-        say(f"      TVM {key} vs onnxruntime ({key} model): relative error {run.errors[key]:.1e}")
+        loaded = LoadedModel(pkg, session=session)
+        try:
+            run.errors[key] = relative_error(loaded(feed)["output"], ref)
+        finally:
+            loaded.close()
+        say(f"      TVM {key} vs onnxruntime ({key} model): relative error {run.errors[key]:.1e}"
+            + (f" (TVM on {session.name})" if session is not None else ""))
     return run
 
 
@@ -101,6 +112,23 @@ def measure(run: EndToEnd, rounds: int = 5, say=lambda m: None, systems=SYSTEMS)
     say(f"[6/6] time: {rounds} rounds, each system in a process of its own, {cpu_count()} threads")
     run.times = isolated({k: paths[k] for k in systems}, run.feed(), rounds=rounds,
                          progress=lambda m: say("      " + m))
+    return run.times
+
+
+def measure_on_board(run: EndToEnd, session, rounds: int = 5, say=lambda m: None) -> dict:
+    """Time TVM dense and pruned where `session` runs them (a board: TVM's time_evaluator runs
+    there); onnxruntime does not run on the board, so it is not timed."""
+    from ..runtime.session import LoadedModel
+
+    say(f"[6/6] time on {session.name}: {rounds} samples each, measured on the board")
+    for name, pkg in (("TVM dense", run.dense_package), ("TVM pruned", run.pruned_package)):
+        loaded = LoadedModel(pkg, session=session)
+        try:
+            samples = loaded.time(run.feed(), repeat=rounds)
+        finally:
+            loaded.close()
+        run.times[name] = {"median_ms": statistics.median(samples), "min_ms": min(samples), "samples_ms": samples}
+        say(f"      {name}: median {run.times[name]['median_ms']:.3f} ms")
     return run.times
 
 

@@ -11,12 +11,18 @@ from .layers import RATIOS
 
 def run_bench(models=("mobilenet_v2", "efficientnet_b0"), e2e_models=("mobilenet_v2", "mobilenet_v3_small",
               "efficientnet_b0"), layers: bool = True, end_to_end: bool = True, rounds: int = 5,
-              workdir=None, say=print, presets=("deprune-bh", "cpu-sparse"), tuning_records=None) -> dict:
+              workdir=None, say=print, presets=("deprune-bh", "cpu-sparse"), tuning_records=None,
+              target: str = "llvm", cross_compiler: str | None = None, session=None) -> dict:
+    """session: a board (runtime.rpc) to build for `target` and time on; then only the
+    end-to-end table is made, TVM dense vs pruned timed on the board."""
     from ..targets import cpu_count
     from . import end_to_end as e2e
     from .layers import bench_layers
 
     result = {"threads": cpu_count(), "rounds": rounds, "layers": [], "end_to_end": []}
+    if session is not None:
+        result = {"board": session.name, "target": str(target), "rounds": rounds, "layers": [], "end_to_end": []}
+        layers = False
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(workdir or tmp)
         work.mkdir(parents=True, exist_ok=True)
@@ -30,8 +36,12 @@ def run_bench(models=("mobilenet_v2", "efficientnet_b0"), e2e_models=("mobilenet
                 first = None
                 for preset in presets:
                     say(f"{m}, {preset}")
-                    run = e2e.prepare(m, preset, work, lambda msg: say("  " + msg), tuning_records, first)
-                    e2e.measure(run, rounds, lambda msg: say("  " + msg))
+                    run = e2e.prepare(m, preset, work, lambda msg: say("  " + msg), tuning_records, first,
+                                      target, cross_compiler, session)
+                    if session is not None:
+                        e2e.measure_on_board(run, session, rounds, lambda msg: say("  " + msg))
+                    else:
+                        e2e.measure(run, rounds, lambda msg: say("  " + msg))
                     result["end_to_end"].append(e2e.row(run))
                     first = first or run
     return result
@@ -50,12 +60,16 @@ def markdown(result: dict) -> str:
                          f" | {r['onnxruntime dense'] / r['TVM sparse 80%']:.2f}x |")
         lines.append("")
     if result.get("end_to_end"):
-        cols = ["onnxruntime dense", "onnxruntime pruned", "TVM dense", "TVM pruned"]
+        cols = [c for c in ("onnxruntime dense", "onnxruntime pruned", "TVM dense", "TVM pruned")
+                if c in result["end_to_end"][0]]
+        base = "onnxruntime dense" if "onnxruntime dense" in cols else "TVM dense"   # a board has no onnxruntime
+        if result.get("board"):
+            lines += [f"Timed on {result['board']} (target {result['target']}).", ""]
         lines += ["| model | pruning | " + " | ".join(f"{c} (ms)" for c in cols) +
-                  " | TVM pruned vs onnxruntime dense | MAC limit | rel. error |", "|---" * (5 + len(cols)) + "|"]
+                  f" | TVM pruned vs {base} | MAC limit | rel. error |", "|---" * (5 + len(cols)) + "|"]
         for r in result["end_to_end"]:
             lines.append(f"| {r['model']} | {r['pruning']} | " + " | ".join(f"{r[c]:.2f}" for c in cols) +
-                         f" | {r['onnxruntime dense'] / r['TVM pruned']:.2f}x | {r['mac_limit']:.2f}x"
+                         f" | {r[base] / r['TVM pruned']:.2f}x | {r['mac_limit']:.2f}x"
                          f" | {r['rel_error_vs_onnxruntime']:.1e} |")
     return "\n".join(lines)
 

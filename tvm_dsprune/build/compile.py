@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import CompileError
+from ..errors import CompileError, InputError
 from .report import make_report
 
 
@@ -24,15 +24,18 @@ class CompileResult:
 
 
 def compile(model, target="llvm", output=None, *, sparse: str = "auto", input_shapes=None,
-            batch: int = 1, target_host=None, cross_compiler: str | None = None, report=None,
-            tuning_records=None, progress=None) -> CompileResult:
+            batch: int = 1, target_host=None, cross_compiler: str | None = None,
+            cross_compiler_options: str | None = None, report=None, tuning_records=None,
+            progress=None) -> CompileResult:
     """Compile an ONNX model (path or ModelProto) for `target` and write the package `output`.
 
     sparse: "auto" (a layer goes sparse where the target's cost model says it is faster),
         "on" (every pruned layer), "off" (all dense).
     input_shapes: {"input": (1, 3, 224, 224)} or ["input:1x3x224x224"]; a symbolic batch is `batch`.
     target_host: llvm host of a GPU target (name or JSON dict); cross_compiler: the C++ compiler
-        that links the host code for a board (e.g. aarch64-linux-gnu-g++).
+        that links the host code for a board (e.g. aarch64-linux-gnu-g++), with
+        cross_compiler_options (one string); without it, code for a board is packed as object
+        files that the board links when it loads them.
     output: NAME.tar, the package (library and meta.json, what `run` loads), or NAME.so, the
         bare shared library (tvm.runtime.load_module + relax.VirtualMachine).
     report: also write the compile report (JSON) here. progress: a callable(str) for status.
@@ -52,6 +55,8 @@ def compile(model, target="llvm", output=None, *, sparse: str = "auto", input_sh
     t0 = time.perf_counter()
     form = package.form_of(output) if output is not None else None
     target = targets.resolve(target, target_host)
+    if cross_compiler_options and not cross_compiler:
+        raise InputError("--cross-compiler-options needs --cross-compiler")
     with output_set(output, report) as out:          # every output checked before the work
         check_tools(target, cross_compiler, form)
         database = None
@@ -59,8 +64,14 @@ def compile(model, target="llvm", output=None, *, sparse: str = "auto", input_sh
             from ..tuning.database import open_database
 
             database = open_database(tuning_records, target)
+        # An OpenCL package carries its scheduled module (kernels replayed on PoCL): stop there, keep it.
+        scheduled = None
         low = lower(model, target, sparse=sparse, input_shapes=input_shapes, batch=batch, database=database,
-                    progress=say)
+                    progress=say, stop_after="schedule" if target.family == "opencl" else "build")
+        if target.family == "opencl":
+            from ..relax.pipeline import finish_build
+
+            scheduled, low.mod = low.mod, finish_build(low.mod, target, sparse)
         if target.is_gpu:
             unbound = unscheduled_gpu_functions(low.mod)
             if unbound:
@@ -76,7 +87,8 @@ def compile(model, target="llvm", output=None, *, sparse: str = "auto", input_sh
         result = CompileResult(ex, rep, meta)
         if output is not None:
             say(f"writing {output}")
-            package.write(ex, out.path(output), meta, target, cross_compiler, form=form)
+            package.write(ex, out.path(output), meta, target, cross_compiler, cross_compiler_options,
+                          ir=scheduled, form=form)
             result.package = Path(output)
         if report is not None:
             out.path(report).write_text(json.dumps(rep, indent=1))

@@ -94,6 +94,13 @@ def run_stages(mod, target, stages: dict[str, list], upto: str = "build", databa
     return mod
 
 
+def finish_build(mod, target, sparse: str = "auto"):
+    """A module lowered to "schedule", taken through the "build" stage (ready for tvm.compile).
+    For callers that keep the scheduled module too (an OpenCL package carries it for PoCL)."""
+    with target.tvm():
+        return tvm.transform.Sequential(stage_passes(target, sparse)["build"])(mod)
+
+
 class _null:
     def __enter__(self):
         return self

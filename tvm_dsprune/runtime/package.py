@@ -2,12 +2,20 @@
 the name NAME.so, the bare shared library alone).
 
 meta.json records the format version, the tvm-dsprune and TVM versions, the target, the input
-and output names/shapes/dtypes and the compile report. Loading checks the format and the TVM
-version first: a package from another TVM is refused with one message, not a loader crash.
+and output names/shapes/dtypes and the compile report, and what the library is for: the CPU
+architecture its code runs on (`arch`) and whether it is a linked shared library or object
+files that the machine running it links when it loads them (`library_kind`). Loading checks
+the format and the TVM version first: a package from another TVM is refused with one message,
+not a loader crash.
+
+A package for an OpenCL target also carries its scheduled Relax module (`ir.json`, TVM's own
+JSON form, no pickles), so that its kernels can be replayed on PoCL on a machine without the
+GPU (runtime/pocl_rpc.py).
 """
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import tarfile
 import tempfile
@@ -56,6 +64,49 @@ class Package:
     def target_kind(self) -> str:
         return self.meta["target"]["kind"]
 
+    @property
+    def arch(self) -> str:
+        """The CPU architecture the library's code runs on (x86_64, aarch64, ...)."""
+        return package_arch(self.meta)
+
+    @property
+    def linked(self) -> bool:
+        """A shared library (True), or object files linked where the package is loaded."""
+        return self.meta.get("library_kind", "shared" if self.meta["library"].endswith(".so") else "objects") \
+            == "shared"
+
+    @property
+    def ir(self) -> Path | None:
+        """The scheduled Relax module (TVM JSON) an OpenCL package carries, else None."""
+        name = self.meta.get("ir")
+        return self.folder / name if name else None
+
+
+def package_arch(meta: dict) -> str:
+    """meta["arch"], or for packages written before it was recorded, the target's triple."""
+    if meta.get("arch"):
+        return str(meta["arch"])
+    from ..targets import machine_triple_arch
+
+    code = meta.get("target_host") or meta.get("target") or {}
+    triple = str(code.get("mtriple", ""))
+    return triple.split("-")[0] if triple else machine_triple_arch()
+
+
+def cross_compile_function(cross_compiler: str, options: str | None = None):
+    """TVM's fcompile for `cross_compiler` (a C++ compiler on PATH or a path) with extra options
+    (one string, split like a shell would: '-static-libstdc++ -L/opt/lib')."""
+    from tvm.support import cc
+
+    if shutil.which(cross_compiler) is None:
+        raise InputError(f"--cross-compiler {cross_compiler!r}: no such compiler on PATH "
+                         "(e.g. Debian's g++-aarch64-linux-gnu gives aarch64-linux-gnu-g++)")
+    try:
+        opts = shlex.split(options) if options else None
+    except ValueError as err:
+        raise InputError(f"--cross-compiler-options {options!r}: {err}") from None
+    return cc.cross_compiler(cross_compiler, options=opts)
+
 
 FORMS = {".tar": "package", ".so": "library"}
 
@@ -71,54 +122,64 @@ def form_of(path) -> str:
 
 
 def write(executable, path, meta: dict, target, cross_compiler: str | None = None,
-          form: str | None = None) -> Path:
+          cross_compiler_options: str | None = None, ir=None, form: str | None = None) -> Path:
     """Export `executable` to `path` (all or nothing): a package (the library packed with
     meta.json) or, for form "library" (default: from the suffix, see form_of), the bare shared
-    library. Code for another architecture (target.is_cross) is linked by `cross_compiler`, or
-    stored in the package as object files that the board links when it loads them."""
+    library. Code for another architecture (target.is_cross) is linked by `cross_compiler`
+    (with `cross_compiler_options`), or stored in the package as object files that the board
+    links when it loads them (TVM's RPC server does). `ir`: the scheduled Relax module,
+    carried by OpenCL packages."""
     path = Path(path)
     form = form or form_of(path)
+    if cross_compiler_options and not cross_compiler:
+        raise InputError("--cross-compiler-options needs --cross-compiler")
+    fcompile = cross_compile_function(cross_compiler, cross_compiler_options) if cross_compiler else None
     meta = dict(meta, format=FORMAT, format_version=FORMAT_VERSION, tvm_dsprune_version=__version__,
-                tvm_version=tvm_version())
-    cross = target.is_cross and cross_compiler is None
+                tvm_version=tvm_version(), arch=target.code_arch)
+    objects = target.is_cross and fcompile is None and form == "package"
     with tempfile.TemporaryDirectory() as tmp, output_set(path) as out:
         tmp = Path(tmp)
-        lib_name = "lib.tar" if cross and form == "package" else "lib.so"  # lib.tar: the board links it
-        _export(executable, tmp / lib_name, cross_compiler)
+        lib_name = "lib.tar" if objects else "lib.so"
+        _export(executable, tmp / lib_name, fcompile, target, cross_compiler)
         if form == "library":
             shutil.copyfile(tmp / lib_name, out.path(path))
             return path
         meta["library"] = lib_name
+        meta["library_kind"] = "objects" if objects else "shared"
+        members = [lib_name, "meta.json"]
+        if ir is not None:
+            import tvm
+
+            (tmp / "ir.json").write_text(tvm.ir.save_json(ir))
+            meta["ir"] = "ir.json"
+            members.append("ir.json")
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         with tarfile.open(out.path(path), "w") as tar:
-            tar.add(tmp / "meta.json", arcname="meta.json")
-            tar.add(tmp / lib_name, arcname=lib_name)
+            for name in sorted(members, key=lambda n: n != "meta.json"):
+                tar.add(tmp / name, arcname=name)
     return path
 
 
-def _export(executable, dest: Path, cross_compiler: str | None) -> None:
-    """export_library, a linker's failure as one CompileError."""
+def _export(executable, dest: Path, fcompile, target, cross_compiler: str | None) -> None:
+    """export_library; a linker's failure as one CompileError."""
     if dest.suffix == ".tar":
         executable.export_library(str(dest))
         return
-    kwargs = {}
-    if cross_compiler:
-        from tvm.support import cc
-
-        kwargs["fcompile"] = cc.cross_compiler(cross_compiler)
     try:
-        executable.export_library(str(dest), **kwargs)
-    except Exception as err:  # noqa: BLE001 - the linker's error comes back as any exception
+        if fcompile is not None:
+            executable.export_library(str(dest), fcompile=fcompile)
+        else:
+            executable.export_library(str(dest))
+    except Exception as err:  # noqa: BLE001 - the linker's failure comes back as any exception
         reraise_if_interrupt(err)
-        text = str(err).strip()
-        raise CompileError(f"linking the library with {cross_compiler or 'the host C++ compiler'} failed: "
-                           f"{_last_line(text) if text else type(err).__name__}") from None
+        raise CompileError(f"linking the {target.code_arch} library with "
+                           f"{cross_compiler or 'the host C++ compiler'} failed: {_linker_message(err)}") from None
 
 
-def _last_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    errors = [ln for ln in lines if "error" in ln.lower()]
-    return (errors or lines)[-1]
+def _linker_message(err: Exception) -> str:
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if "error" in ln.lower() or "wrong format" in ln or "not found" in ln]
+    return "; ".join((useful or lines or [type(err).__name__])[-2:])
 
 
 def read_meta(path) -> dict:
@@ -154,7 +215,7 @@ def load(path, folder: str | Path) -> Package:
     meta = read_meta(path)
     folder = Path(folder)
     with tarfile.open(path) as tar:
-        for name in ("meta.json", meta["library"]):
+        for name in ("meta.json", meta["library"], *([meta["ir"]] if meta.get("ir") else [])):
             member = tar.getmember(name)
             if not member.isfile() or "/" in name or ".." in name:
                 raise InputError(f"package {path}: unexpected member {name!r}")

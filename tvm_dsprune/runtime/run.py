@@ -156,7 +156,8 @@ def run(package, inputs=None, *, device: str | None = None, repeat: int = 0, out
     inputs: an .npz path, a {name: array} dict, or None for seeded random data.
     compare_onnx: an ONNX model to run in onnxruntime on the same inputs; an output outside
         rtol/atol (as numpy.allclose) raises MismatchError, and no output file is written.
-    session: where to run (runtime.session; default this machine)."""
+    session: where to run (runtime.session: this machine by default, or rpc.connect(...) for a
+        board, where the latency is then measured); onnxruntime always runs on this machine."""
     from ..frontend import arrays as npz
     from ..outputs import output_set
     from .session import LoadedModel
@@ -166,17 +167,20 @@ def run(package, inputs=None, *, device: str | None = None, repeat: int = 0, out
     with output_set(outputs) as out:                   # checked before the work
         reference = reference_model(compare_onnx) if compare_onnx is not None else None
         model = LoadedModel(package, device, session)
-        notes: list[str] = []
-        feed = inputs if isinstance(inputs, dict) else load_inputs(inputs, model.package.inputs, notes)
-        result = RunResult(model(feed), notes=notes)
+        try:
+            notes: list[str] = []
+            feed = inputs if isinstance(inputs, dict) else load_inputs(inputs, model.package.inputs, notes)
+            result = RunResult(model(feed), notes=notes)
+            if repeat > 0:
+                result.latency_ms = model.time(feed, repeat=repeat)
+        finally:
+            model.close()
         if reference is not None:
             result.comparisons = compare_with_onnx(result.outputs, reference, feed, rtol, atol)
             result.errors = {n: c.scaled_error for n, c in result.comparisons.items()}
             bad = [c for c in result.comparisons.values() if not c.ok]
             if bad:
                 raise MismatchError(mismatch_message(bad[0]))
-        if repeat > 0:
-            result.latency_ms = model.time(feed, repeat=repeat)
         if outputs is not None:
             npz.save(out.path(outputs), result.outputs)
     return result
