@@ -199,6 +199,8 @@ def cmd_run(args) -> int:
         raise InputError(f"--repeat {args.repeat}: must be >= 0")
     result = run(args.package, args.inputs, device=args.device, repeat=args.repeat, outputs=args.outputs,
                  compare_onnx=args.compare_onnx)
+    for note in result.notes:
+        print(f"note: {note}")
     for name, y in result.outputs.items():
         line = (f"{name}: shape {list(y.shape)} {y.dtype}, min {y.min():.4g}, max {y.max():.4g}, "
                 f"mean {y.mean():.4g}")

@@ -67,8 +67,16 @@ def compile(model, target="llvm", output=None, *, sparse: str = "auto", input_sh
     if output is not None:
         from ..runtime import package
 
+        device_code = None
+        if target.family == "cuda":
+            from .cuda import compile_device_code
+
+            say(f"compiling the CUDA device code for {target.cuda_arch} (nvcc)")
+            device_code = compile_device_code(ex, target)
+            meta["device_code"] = device_code.meta
         say(f"writing {output}")
-        result.package = package.write(ex, output, meta, target, cross_compiler)
+        result.package = package.write(ex, output, meta, target, cross_compiler,
+                                       pack_imports=device_code.pack_imports if device_code else None)
     if report is not None:
         from ..outputs import output_set
 

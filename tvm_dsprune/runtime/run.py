@@ -19,6 +19,7 @@ class RunResult:
     outputs: dict[str, np.ndarray]
     latency_ms: list[float] = field(default_factory=list)
     errors: dict[str, float] = field(default_factory=dict)     # output -> rel. error vs onnxruntime
+    notes: list[str] = field(default_factory=list)             # how the package runs on this device
 
     @property
     def median_ms(self) -> float | None:
@@ -63,7 +64,7 @@ def run(package, inputs=None, *, device: str | None = None, repeat: int = 0, out
 
     model = LoadedModel(package, device, session)
     feed = inputs if isinstance(inputs, dict) else load_inputs(inputs, model.package.inputs)
-    result = RunResult(model(feed))
+    result = RunResult(model(feed), notes=list(model.notes))
     if compare_onnx is not None:
         result.errors = compare_with_onnx(result.outputs, compare_onnx, feed)
     if repeat > 0:

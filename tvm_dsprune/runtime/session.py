@@ -51,7 +51,7 @@ class LoadedModel:
     """A package loaded on a device of a session, callable with numpy inputs."""
 
     def __init__(self, package_path, device: str | None = None, session: Session | None = None):
-        from tvm import relax
+        from tvm.runtime import vm
 
         from . import package
 
@@ -69,6 +69,9 @@ class LoadedModel:
         if not self.device.exist:
             raise InputError(f"package {package_path} is built for {kind}, and {self.session.name} has no "
                              f"{dev_name} device: run it where the device is (e.g. over RPC)")
+        self.notes: list[str] = []          # what the user should know about how it runs here
+        if dev_name == "cuda":
+            self.notes = self.package.check_gpu(self.device.compute_version, self.device.device_name or "this GPU")
         if self.package.library.suffix != ".so" and isinstance(self.session, LocalSession):
             raise InputError(f"package {package_path} holds object files for another machine "
                              f"({self.package.meta.get('target_host')}); link it there")
@@ -78,7 +81,7 @@ class LoadedModel:
             raise InputError(f"package {package_path}: the library cannot be loaded on {self.session.name}: "
                              f"{str(err).strip().splitlines()[-1] if str(err).strip() else err}") from None
         self.library = lib
-        self.vm = relax.VirtualMachine(lib, self.device)
+        self.vm = vm.VirtualMachine(lib, self.device)
 
     def _args(self, inputs: dict[str, np.ndarray]) -> list:
         import tvm
