@@ -369,8 +369,11 @@ def torch_references(manifest: dict, device: str, repeat: int) -> dict:
 
 def run(bundle: Path, out: Path, device: str, repeat: int, kernel_repeat: int) -> dict:
     """Check and time every package of the bundle on `device`; write gpu_check.json / .md."""
+    import importlib.util
+
     setup_tvm(device)
-    sys.path.insert(0, str(REPO))
+    if importlib.util.find_spec("tvm_dsprune") is None:      # the GPU machine: this checkout's package
+        sys.path.insert(0, str(REPO))
     from tvm_dsprune.runtime.session import LoadedModel
 
     work = Path(tempfile.mkdtemp(prefix="gpu_check_"))
@@ -472,8 +475,8 @@ def _ratio(a: float, b: float) -> float | None:
     return a / b if a and b else None
 
 
-def _f(v, fmt: str = ".3f") -> str:
-    return "-" if v is None else format(v, fmt)
+def _f(v, fmt: str = ".3f", unit: str = "") -> str:
+    return "-" if v is None else format(v, fmt) + unit
 
 
 def markdown(results: dict) -> str:
@@ -486,8 +489,8 @@ def markdown(results: dict) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for r in t["end_to_end"]:
         lines.append(f"| {r['model']} | {r['plan']} | {r['batch']} | {_f(r['rel_error'], '.1e')} | {_f(r['tvm_ms'])} | "
-                     f"{_f(r['tvm_dense_ms'])} | {_f(r['pytorch_ms'])} | {_f(_ratio(r['tvm_dense_ms'], r['tvm_ms']), '.2f')}x | "
-                     f"{_f(_ratio(r['pytorch_ms'], r['tvm_ms']), '.2f')}x |")
+                     f"{_f(r['tvm_dense_ms'])} | {_f(r['pytorch_ms'])} | {_f(_ratio(r['tvm_dense_ms'], r['tvm_ms']), '.2f', 'x')} | "
+                     f"{_f(_ratio(r['pytorch_ms'], r['tvm_ms']), '.2f', 'x')} |")
     lines += ["", "### DW and DW+PW totals against DEPrune", "",
               "| model | plan | batch | DW: TVM dense / pruned / PyTorch (us) | DW speedup vs TVM dense | vs cuDNN | "
               "DEPrune DW | DW+PW: TVM dense / pruned / PyTorch (us) | DW+PW vs TVM dense | vs cuDNN | DEPrune DW+PW |",
@@ -495,10 +498,11 @@ def markdown(results: dict) -> str:
     for s in t["summary"]:
         d, p, ref = s["dw_us"], s["dw_pw_us"], s["deprune"] or {}
         lines.append(f"| {s['model']} | {s['plan']} | {s['batch']} | {d['tvm_dense']:.0f} / {d['tvm_pruned']:.0f} / "
-                     f"{d['pytorch']:.0f} | {_f(s['dw_speedup_vs_tvm_dense'], '.2f')}x | {_f(s['dw_speedup_vs_cudnn'], '.2f')}x | "
-                     f"{_f(ref.get('dw'), '.2f')}x | {p['tvm_dense']:.0f} / {p['tvm_pruned']:.0f} / {p['pytorch']:.0f} | "
-                     f"{_f(s['dw_pw_speedup_vs_tvm_dense'], '.2f')}x | {_f(s['dw_pw_speedup_vs_cudnn'], '.2f')}x | "
-                     f"{_f(ref.get('dw+pw'), '.2f')}x |")
+                     f"{d['pytorch']:.0f} | {_f(s['dw_speedup_vs_tvm_dense'], '.2f', 'x')} | "
+                     f"{_f(s['dw_speedup_vs_cudnn'], '.2f', 'x')} | {_f(ref.get('dw'), '.2f', 'x')} | "
+                     f"{p['tvm_dense']:.0f} / {p['tvm_pruned']:.0f} / {p['pytorch']:.0f} | "
+                     f"{_f(s['dw_pw_speedup_vs_tvm_dense'], '.2f', 'x')} | {_f(s['dw_pw_speedup_vs_cudnn'], '.2f', 'x')} | "
+                     f"{_f(ref.get('dw+pw'), '.2f', 'x')} |")
     lines += ["", "### Per depthwise layer (kernels timed alone on their in-model arguments; PyTorch: the conv alone)", "",
               "| model | batch | DW layer | C | k/s | input | TVM dense (us) | TVM pruned (us) | PyTorch (us) | "
               "DW+PW TVM dense (us) | DW+PW TVM pruned (us) | DW+PW PyTorch (us) |",
