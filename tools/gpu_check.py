@@ -276,6 +276,18 @@ def setup_tvm(device: str) -> None:
             raise SystemExit("TVM sees no CUDA device")
 
 
+def checkout_package() -> Path:
+    """A folder holding tvm_dsprune as pip installs it from this checkout: the package with
+    schedules/ inside it as tvm_dsprune.schedules (pyproject's package-dir mapping)."""
+    import shutil
+
+    site = Path(tempfile.mkdtemp(prefix="gpu_check_pkg_"))
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(REPO / "tvm_dsprune", site / "tvm_dsprune", ignore=ignore)
+    shutil.copytree(REPO / "schedules", site / "tvm_dsprune" / "schedules", ignore=ignore)
+    return site
+
+
 def _cuda_exists(tvm) -> bool:
     try:
         return bool(tvm.cuda(0).exist)
@@ -373,7 +385,7 @@ def run(bundle: Path, out: Path, device: str, repeat: int, kernel_repeat: int) -
 
     setup_tvm(device)
     if importlib.util.find_spec("tvm_dsprune") is None:      # the GPU machine: this checkout's package
-        sys.path.insert(0, str(REPO))
+        sys.path.insert(0, str(checkout_package()))
     from tvm_dsprune.runtime.session import LoadedModel
 
     work = Path(tempfile.mkdtemp(prefix="gpu_check_"))

@@ -64,15 +64,27 @@ def pruned_tiny(tmp_path_factory, zoo_onnx):
     return out
 
 
+@pytest.fixture(scope="module")
+def cuda_packages(pruned_tiny, tmp_path_factory):
+    """arch -> (package, meta) of the pruned tiny model built for sm_80 and sm_90."""
+    if shutil.which("nvcc") is None:
+        pytest.skip("nvcc is not installed")
+    folder = tmp_path_factory.mktemp("cuda_packages")
+    out = {}
+    for arch in ("sm_80", "sm_90"):
+        pkg = folder / f"{arch}.tar"
+        result = compile(pruned_tiny, {"kind": "cuda", "arch": arch}, pkg, sparse="on", target_host="llvm")
+        out[arch] = (pkg, result.meta)
+    return out
+
+
 @needs_nvcc
-def test_packages_hold_machine_code_and_ptx_for_their_arch(pruned_tiny, tmp_path):
+def test_packages_hold_machine_code_and_ptx_for_their_arch(cuda_packages, tmp_path):
     cuobjdump, nvdisasm = nvidia_tool("cuobjdump"), nvidia_tool("nvdisasm")
     env = dict(os.environ, PATH=f"{Path(nvdisasm).parent}{os.pathsep}{os.environ['PATH']}")
     binaries = {}
-    for arch in ("sm_80", "sm_90"):
-        pkg = tmp_path / f"{arch}.tar"
-        result = compile(pruned_tiny, {"kind": "cuda", "arch": arch}, pkg, sparse="on", target_host="llvm")
-        code = result.meta["device_code"]
+    for arch, (pkg, meta) in cuda_packages.items():
+        code = meta["device_code"]
         assert (code["arch"], code["container"], code["formats"]) == (arch, "fatbin", [arch, "compute_" + arch[3:]])
         lib = library_bytes(pkg)
         assert b"__global__" not in lib                       # no CUDA source left for a loader to compile
@@ -92,6 +104,54 @@ def test_packages_hold_machine_code_and_ptx_for_their_arch(pruned_tiny, tmp_path
         assert f".target\t{arch}" in sass
         assert "dsprune_dr_depthwise" in sass and "dsprune_group_dense" in sass
     assert binaries["sm_80"] != binaries["sm_90"]
+
+
+# A driver stub (every call fails) lets TVM's CUDA runtime library load on this GPU-less machine,
+# so that TVM's own loader (ffi.Module.load_from_bytes.cuda) reads a package's device code back.
+DRIVER_STUB = """
+#define STUB(name) int name() { return 34; }
+STUB(cuDeviceGetName) STUB(cuFuncSetAttribute) STUB(cuLaunchKernelEx) STUB(cuModuleGetFunction)
+STUB(cuModuleLoadData) STUB(cuModuleUnload) STUB(cuTensorMapEncodeTiled)
+static const char* kMsg = "CUDA driver stub (no GPU)";
+int cuGetErrorName(int e, const char** s) { *s = kMsg; return 0; }
+int cuGetErrorString(int e, const char** s) { *s = kMsg; return 0; }
+"""
+READ_BACK = """
+import sys, tvm
+if tvm.get_global_func("ffi.Module.load_from_bytes.cuda", allow_missing=True) is None:
+    print("NO-LOADER"); sys.exit(0)
+lib = tvm.runtime.load_module(sys.argv[1])
+def walk(m):
+    yield m
+    for i in m.imports: yield from walk(i)
+(cuda,) = [m for m in walk(lib) if m.kind == "cuda"]
+sys.stdout.buffer.write(bytes(tvm.get_global_func("runtime.ModulePackImportsToTensor")(cuda).numpy()))
+"""
+
+
+@needs_nvcc
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc builds the driver stub")
+def test_tvms_cuda_loader_reads_the_fatbin_back_without_compiling(cuda_packages, tmp_path):
+    pkg, meta = cuda_packages["sm_90"]
+    (tmp_path / "stub.c").write_text(DRIVER_STUB)
+    subprocess.run(["gcc", "-shared", "-fPIC", "-Wl,-soname,libcuda.so.1", "-o", str(tmp_path / "libcuda.so.1"),
+                    str(tmp_path / "stub.c")], check=True)
+    with tarfile.open(pkg) as tar:
+        tar.extract("lib.so", tmp_path, filter="data")
+    env = dict(os.environ, LD_LIBRARY_PATH=str(tmp_path), TVM_CUDA_COMPILE_MODE="none")
+    out = subprocess.run([sys.executable, "-c", READ_BACK, str(tmp_path / "lib.so")], env=env, capture_output=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr.decode()[-1500:]
+    if out.stdout == b"NO-LOADER\n":
+        pytest.skip("TVM's CUDA runtime library does not load here (no libcudart.so.13)")
+    (fatbin,) = fatbins(library_bytes(pkg))
+    blob = out.stdout                       # the loaded module, serialized again: [fmt][fmap][code]
+    assert _u64(6) + b"fatbin" in blob and blob.endswith(_u64(len(fatbin)) + fatbin)
+    assert b"__global__" not in blob
+
+
+def _u64(n: int) -> bytes:
+    return n.to_bytes(8, "little")
 
 
 @needs_nvcc
