@@ -13,8 +13,9 @@ for the H200 (sm_90) at batch 1 and 32 with device code compiled by nvcc, and ru
 onnxruntime on a deterministic input (integer arithmetic, the same bits on any machine). The
 packages, the reference outputs and a manifest (plans, the DW layers and their DW+PW pairs
 with shapes) go into one LZMA archive whose dictionary spans a whole package, so the batch-1 and
-batch-32 twins, which hold the same weights, cost one copy. It must fit the device call's 64 MiB
-with TVM's runtime; prepare says whether it does.
+batch-32 twins, which hold the same weights, cost one copy (measured: the dense MobileNet-V2
+package, 14.0 MiB, packs to 3.3 MiB, and with its batch-32 twin to 3.4 MiB). It must fit the
+device call's 64 MiB with TVM's runtime (5 MiB); prepare says whether it does.
 
 run (on the GPU machine, which has PyTorch but no TVM): TVM's runtime comes from
 .tvmdev/tvm-runtime.tar.xz (TVM_USE_RUNTIME_LIB=1; libtvm_runtime_cuda.so is loaded after torch,
@@ -35,7 +36,8 @@ JSON and markdown writers).
 With the device tool, from the repository root (a checkout whose session has a GPU):
 
     bash ../shared/tools/tvm-device-bundle runtime   # .tvmdev/tvm-runtime.tar.xz (TVM's runtime, cp312)
-    .venv/bin/python tools/gpu_check.py prepare      # .gpucheck/bundle.tar.xz (~40 min here)
+    .venv/bin/python tools/gpu_check.py prepare      # .gpucheck/bundle.tar.xz: 20 compiles, 1-2 min
+                                                     # each on 2 quiet cores (far longer on a busy machine)
     # then ONE call of the device tool's `run`:
     #   command:   PYTHONUNBUFFERED=1 python3 tools/gpu_check.py run --out $OUT
     #   carry:     [".tvmdev", ".gpucheck"]
