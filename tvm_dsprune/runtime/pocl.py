@@ -127,7 +127,8 @@ class OpenCLModel:
         self.ctx = pocl_context()
         self.queue = cl.CommandQueue(self.ctx)
         self.mod, self.target = mod, target
-        self.warp_shuffles: list[str] = []          # CUDA route: functions PoCL runs without them
+        self.cuda_target = None                     # CUDA route: the targets.Target it was scheduled for
+        self._warp_shuffles: list[str] | None = None
         self.funcs: dict[str, LoweredFunc] = {}
         self.kernels: dict[str, object] = {}
         for gv, func in mod.functions_items():
@@ -138,6 +139,13 @@ class OpenCLModel:
                     self.kernels[kname] = getattr(cl.Program(self.ctx, src).build(), kname)
         self.main = mod["main"]
         assert isinstance(self.main, relax.Function)
+
+    @property
+    def warp_shuffles(self) -> list[str]:
+        """CUDA route: the functions whose CUDA code reduces with warp shuffles (found on first use)."""
+        if self._warp_shuffles is None:
+            self._warp_shuffles = warp_shuffle_functions(self.mod, self.cuda_target) if self.cuda_target else []
+        return self._warp_shuffles
 
     @property
     def kernel_names(self) -> list[str]:
@@ -250,5 +258,5 @@ def compile_for_pocl(onnx_model, target="mali", sparse: str = "on", input_shapes
     if target.family == "opencl":
         return OpenCLModel(low.mod, target.tvm()), low.records
     model = OpenCLModel(low.mod, opencl_stand_in(target))
-    model.warp_shuffles = warp_shuffle_functions(low.mod, target)
+    model.cuda_target = target
     return model, low.records
