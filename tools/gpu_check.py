@@ -278,12 +278,22 @@ def setup_tvm(device: str) -> None:
             raise SystemExit("TVM sees no CUDA device")
 
 
+def _scratch(prefix: str) -> Path:
+    """A temporary folder removed when the process ends."""
+    import atexit
+    import shutil
+
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
 def checkout_package() -> Path:
     """A folder holding tvm_dsprune as pip installs it from this checkout: the package with
     schedules/ inside it as tvm_dsprune.schedules (pyproject's package-dir mapping)."""
     import shutil
 
-    site = Path(tempfile.mkdtemp(prefix="gpu_check_pkg_"))
+    site = _scratch("gpu_check_pkg_")
     ignore = shutil.ignore_patterns("__pycache__")
     shutil.copytree(REPO / "tvm_dsprune", site / "tvm_dsprune", ignore=ignore)
     shutil.copytree(REPO / "schedules", site / "tvm_dsprune" / "schedules", ignore=ignore)
@@ -390,7 +400,7 @@ def run(bundle: Path, out: Path, device: str, repeat: int, kernel_repeat: int) -
         sys.path.insert(0, str(checkout_package()))
     from tvm_dsprune.runtime.session import LoadedModel
 
-    work = Path(tempfile.mkdtemp(prefix="gpu_check_"))
+    work = _scratch("gpu_check_")
     say(f"unpacking {bundle / 'bundle.tar.xz'}")
     with tarfile.open(bundle / "bundle.tar.xz", "r:xz") as tar:
         tar.extractall(work, filter="data")
