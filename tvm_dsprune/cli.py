@@ -151,12 +151,15 @@ def add_compile(sub) -> None:
     p = sub.add_parser("compile", help="compile a (pruned) ONNX model into a package for a target",
                        description="Import an ONNX model into Relax, turn its pruned layers into sparse "
                                    "kernels where the target's cost model says they win, schedule and "
-                                   "build. The package is one .tar: the library plus meta.json.")
+                                   "build. The package is one .tar: the library plus meta.json. A CUDA "
+                                   "package carries device code compiled here by nvcc (on PATH) for the "
+                                   "target's arch: machine code for it and PTX for newer GPUs.")
     p.add_argument("model", help="ONNX model (pruned or not)")
     p.add_argument("-o", "--output", help="package to write (NAME.tar: library and meta.json, what `run` "
                                           "takes), or NAME.so for the bare shared library")
     p.add_argument("--target", default="llvm",
-                   help="llvm (this CPU), cuda, mali, another registered target, or a TVM target JSON dict")
+                   help="llvm (this CPU), cuda (sm_80), mali, another registered target, or a TVM target JSON "
+                        "dict such as '{\"kind\": \"cuda\", \"arch\": \"sm_90\"}' (archs sm_75 to sm_121)")
     p.add_argument("--target-host", help="host of a GPU target: llvm, or a JSON dict (default: the target's own)")
     p.add_argument("--sparse", choices=SPARSE_MODES, default="auto",
                    help="auto: sparse where the cost model says it is faster (default); on: every pruned "

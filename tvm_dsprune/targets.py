@@ -28,6 +28,11 @@ FAMILY_DEVICE = {"cpu": "cpu", "cuda": "cuda", "opencl": "opencl"}
 FAMILY_DEFAULT = {"cpu": "llvm", "cuda": "cuda", "opencl": "mali"}
 # keys of a TVM target string whose value is a list (`-mattr=+neon,+dotprod`)
 LIST_KEYS = {"mattr", "keys", "libs", "cl-opt"}
+# NVIDIA architectures a CUDA package is built for (nvcc 13's list: Turing and newer). The device
+# code holds machine code for the arch and PTX of its compute capability, so it also runs on
+# every newer GPU (same major: the machine code; a newer major: the driver JIT-compiles the PTX).
+CUDA_ARCHS = ("sm_75", "sm_80", "sm_86", "sm_87", "sm_88", "sm_89", "sm_90", "sm_100", "sm_103",
+              "sm_110", "sm_120", "sm_121")
 
 
 def cpu_count() -> int:
@@ -87,6 +92,17 @@ class Target:
     def is_cross(self) -> bool:
         """True when the code runs on another architecture than this machine (a board)."""
         return self.code_arch != machine_triple_arch()
+
+    @property
+    def cuda_arch(self) -> str:
+        """The NVIDIA arch the device code is built for (sm_80); InputError when a CUDA target
+        names none."""
+        arch = self.target.get("arch")
+        if self.family != "cuda":
+            raise InputError(f"target {self.name} is not a CUDA target")
+        if not arch:
+            raise InputError(f"CUDA target {self.name} names no arch: add \"arch\", one of {', '.join(CUDA_ARCHS)}")
+        return arch
 
     def rules(self) -> list:
         return list(self.spec.rules()) if self.spec.rules is not None else []
@@ -219,8 +235,22 @@ def _with_host(t: Target, host) -> Target:
     return _make(t.spec, dict(t.target), t.name, host)
 
 
+def check_cuda_arch(arch) -> None:
+    """InputError unless `arch` is one of CUDA_ARCHS."""
+    if arch not in CUDA_ARCHS:
+        raise InputError(f"CUDA arch {arch!r} is not supported; supported archs: {', '.join(CUDA_ARCHS)}")
+
+
+def compute_capability(arch: str) -> tuple[int, int]:
+    """sm_80 -> (8, 0); sm_121 -> (12, 1)."""
+    digits = arch.split("_", 1)[1]
+    return int(digits[:-1]), int(digits[-1])
+
+
 def _make(spec, target: dict, name: str, host) -> Target:
     family = spec.family
+    if family == "cuda" and "arch" in target:
+        check_cuda_arch(target["arch"])
     if family == "cpu":
         if host is not None:
             raise InputError(f"--target-host applies to GPU targets; {name} runs its code on the CPU itself")

@@ -86,9 +86,17 @@ def compile(model, target="llvm", output=None, *, sparse: str = "auto", input_sh
                 "compile_seconds": round(time.perf_counter() - t0, 1)}
         result = CompileResult(ex, rep, meta)
         if output is not None:
+            device_code = None
+            if target.family == "cuda":
+                from .cuda import compile_device_code
+
+                say(f"compiling the CUDA device code for {target.cuda_arch} (nvcc)")
+                device_code = compile_device_code(ex, target)
+                meta["device_code"] = device_code.meta
             say(f"writing {output}")
             package.write(ex, out.path(output), meta, target, cross_compiler, cross_compiler_options,
-                          ir=scheduled, form=form)
+                          ir=scheduled, form=form,
+                          pack_imports=device_code.pack_imports if device_code else None)
             result.package = Path(output)
         if report is not None:
             out.path(report).write_text(json.dumps(rep, indent=1))

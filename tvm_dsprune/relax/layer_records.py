@@ -116,14 +116,17 @@ def with_records(mod, new: list[LayerRecord]):
 
 
 def kernel_calls(mod) -> list[dict]:
-    """Every call_tir of `main`, in call order: the kernel and the layer it computes (from the
-    function's `dsprune.layer`, or a constant argument that is a layer's weight). The profile
-    reads it to put layer names on the kernels the VM runs."""
+    """Every call_tir of `main`, in call order: the kernel and the layer it computes. The layer
+    comes from the function's `dsprune.layer`; else from a constant argument that the passes
+    named after a layer (its weight, the kept filters of a compact layer, a sparse kernel's
+    format arrays: FuseTIR keeps no attributes); for the row scatter of a compact layer, from
+    the call whose result it scatters. The profile reads it to put layer names on the kernels."""
     import tvm
     from tvm import relax, tirx
 
     names = LayerNames(mod)
     call_tir = tvm.ir.Op.get("relax.call_tir")
+    produced: dict = {}                     # relax var -> the layer whose kernel produced it
     out = []
     for block in mod["main"].body.blocks:
         for binding in block.bindings:
@@ -132,16 +135,20 @@ def kernel_calls(mod) -> list[dict]:
                 continue
             gv = v.args[0]
             func = mod[gv]
+            args = list(v.args[1].fields)
             layer = ""
             if isinstance(func, tirx.PrimFunc) and func.attrs is not None and "dsprune.layer" in func.attrs:
                 layer = str(func.attrs["dsprune.layer"])
-            else:
-                for arg in v.args[1].fields:
+            if not layer:
+                for arg in args:
                     if isinstance(arg, tvm.ir.Constant) and arg.value.numpy().size > 1:
                         found = names.lookup(arg.value.numpy())
                         if found:
                             layer = found[0]
                             break
+            if not layer and "dsprune_row_scatter" in gv.name_hint and args:
+                layer = produced.get(args[0], "")
+            produced[binding.var] = layer
             out.append({"kernel": gv.name_hint, "layer": layer})
     return out
 

@@ -81,6 +81,11 @@ class Package:
         name = self.meta.get("ir")
         return self.folder / name if name else None
 
+    def check_gpu(self, compute_version: str, gpu_name: str = "this GPU") -> list[str]:
+        """Whether the package's device code runs on a GPU of `compute_version` ("9.0"): an
+        InputError where it cannot, else notes for the user (empty when it is native code)."""
+        return device_code_fit(self.meta.get("device_code"), compute_version, f"package {self.path}", gpu_name)
+
 
 def package_arch(meta: dict) -> str:
     """meta["arch"], or for packages written before it was recorded, the target's triple."""
@@ -121,14 +126,42 @@ def form_of(path) -> str:
     return form
 
 
+def device_code_fit(device_code: dict | None, compute_version: str, what: str = "the package",
+                    gpu_name: str = "this GPU") -> list[str]:
+    """CUDA machine code for sm_XY runs on compute capability X.Z with Z >= Y; the PTX beside it
+    runs, JIT-compiled by the driver, on any newer major; nothing runs on an older GPU."""
+    from ..targets import compute_capability
+
+    if not device_code:
+        return [f"{what} holds CUDA source only: loading compiles it on this machine (NVRTC from "
+                "cuda-bindings, or nvcc with TVM_CUDA_COMPILE_MODE=nvcc); compile it again to ship machine code"]
+    arch = device_code["arch"]
+    built = compute_capability(arch)
+    here = tuple(int(v) for v in compute_version.split(".")[:2])
+    here_arch = f"sm_{here[0]}{here[1]}"
+    if here < built:
+        raise InputError(f"{what} holds CUDA code for {arch} (compute capability {built[0]}.{built[1]} and newer); "
+                         f"{gpu_name} is {here_arch} (compute capability {compute_version}): compile it for this "
+                         f"GPU, --target '{{\"kind\": \"cuda\", \"arch\": \"{here_arch}\"}}'")
+    if here[0] > built[0]:
+        return [f"{what} holds CUDA code for {arch}; {gpu_name} is {here_arch}: the driver JIT-compiles the "
+                f"package's PTX ({', '.join(device_code['formats'][1:])}) when it loads, and the code does not use "
+                f"{here_arch}'s own features: compile for {here_arch} for native code"]
+    if here != built:
+        return [f"{what} holds CUDA code for {arch}; {gpu_name} is {here_arch}, which runs {arch} machine code as it is"]
+    return []
+
+
 def write(executable, path, meta: dict, target, cross_compiler: str | None = None,
-          cross_compiler_options: str | None = None, ir=None, form: str | None = None) -> Path:
+          cross_compiler_options: str | None = None, ir=None, form: str | None = None,
+          pack_imports=None) -> Path:
     """Export `executable` to `path` (all or nothing): a package (the library packed with
     meta.json) or, for form "library" (default: from the suffix, see form_of), the bare shared
     library. Code for another architecture (target.is_cross) is linked by `cross_compiler`
     (with `cross_compiler_options`), or stored in the package as object files that the board
     links when it loads them (TVM's RPC server does). `ir`: the scheduled Relax module,
-    carried by OpenCL packages."""
+    carried by OpenCL packages. `pack_imports`: export_library's fpack_imports, which writes
+    the imported (device) modules (build/cuda.py: compiled CUDA)."""
     path = Path(path)
     form = form or form_of(path)
     if cross_compiler_options and not cross_compiler:
@@ -140,7 +173,7 @@ def write(executable, path, meta: dict, target, cross_compiler: str | None = Non
     with tempfile.TemporaryDirectory() as tmp, output_set(path) as out:
         tmp = Path(tmp)
         lib_name = "lib.tar" if objects else "lib.so"
-        _export(executable, tmp / lib_name, fcompile, target, cross_compiler)
+        _export(executable, tmp / lib_name, fcompile, target, cross_compiler, pack_imports)
         if form == "library":
             shutil.copyfile(tmp / lib_name, out.path(path))
             return path
@@ -160,16 +193,16 @@ def write(executable, path, meta: dict, target, cross_compiler: str | None = Non
     return path
 
 
-def _export(executable, dest: Path, fcompile, target, cross_compiler: str | None) -> None:
+def _export(executable, dest: Path, fcompile, target, cross_compiler: str | None, pack_imports=None) -> None:
     """export_library; a linker's failure as one CompileError."""
+    options = {"fpack_imports": pack_imports} if pack_imports is not None else {}
     if dest.suffix == ".tar":
-        executable.export_library(str(dest))
+        executable.mod.export_library(str(dest), **options)
         return
+    if fcompile is not None:
+        options["fcompile"] = fcompile
     try:
-        if fcompile is not None:
-            executable.export_library(str(dest), fcompile=fcompile)
-        else:
-            executable.export_library(str(dest))
+        executable.mod.export_library(str(dest), **options)
     except Exception as err:  # noqa: BLE001 - the linker's failure comes back as any exception
         reraise_if_interrupt(err)
         raise CompileError(f"linking the {target.code_arch} library with "

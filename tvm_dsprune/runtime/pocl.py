@@ -1,11 +1,19 @@
-"""Run a model compiled for an OpenCL target (Mali) on PoCL, the CPU implementation of OpenCL.
+"""Run a model scheduled for a GPU on PoCL, the CPU implementation of OpenCL.
 
-TVM's wheel builds OpenCL C but has no OpenCL runtime, and no Mali board is here. This harness
-plays the part of TVM's runtime: each fused PrimFunc is lowered the way `tvm.compile` lowers it,
-its OpenCL kernels are compiled by PoCL (pyopencl), and its host code — buffer allocations and
-the sequence of kernel launches with their grid — is replayed launch by launch. The Relax
-`main` is walked binding by binding (call_tir -> the kernels; reshapes -> numpy). So the very
-kernels a Mali board would run are checked here, numerically, against onnxruntime.
+TVM's wheel builds OpenCL C but has no OpenCL runtime, and no GPU is here. This harness plays
+the part of TVM's runtime: each fused PrimFunc is lowered the way `tvm.compile` lowers it, its
+OpenCL kernels are compiled by PoCL (pyopencl), and its host code — buffer allocations and the
+sequence of kernel launches with their grid — is replayed launch by launch. The Relax `main` is
+walked binding by binding (call_tir -> the kernels; reshapes -> numpy).
+
+Two routes, one lowering path (relax.lowering.lower, stopped once every kernel is scheduled):
+- an OpenCL target (Mali): the very kernels a Mali board would run;
+- a CUDA target: the CUDA schedules (thread and block bindings, shared-memory staging) lowered
+  for an OpenCL stand-in with the CUDA target's thread and shared-memory limits: blocks become
+  work-groups, threads work-items, shared memory local memory. What OpenCL on PoCL cannot
+  express is a warp: CUDA reduces across a warp with shuffles where PoCL (no sub-groups) reduces
+  through local memory, so `warp_shuffle_functions` names the functions whose CUDA code has
+  shuffles; their numerics on a GPU are left to tools/gpu_check.py.
 
     pip install pyopencl pocl-binary-distribution
 """
@@ -41,10 +49,10 @@ class LoweredFunc:
     launches: list[Launch] = field(default_factory=list)
 
 
-def lower_function(name: str, func, target):
-    """(LoweredFunc, OpenCL source by kernel name) of one scheduled PrimFunc."""
+def _lower_tir(name: str, func, target):
+    """One scheduled PrimFunc through TVM's TIR pipeline for `target`: (host module, device
+    modules by target, the device finalizer), as tvm.compile lowers it."""
     import tvm
-    import tvm_ffi
     from tvm import tirx
     from tvm.tirx.build import split_host_device_mods
 
@@ -52,6 +60,16 @@ def lower_function(name: str, func, target):
     mod = tirx.transform.BindTarget(target.with_host(target.host))(mod)
     pipeline, _, finalize_device = tvm.tirx.get_default_tir_pipeline(target)
     host, devices = split_host_device_mods(pipeline(mod))
+    return host, devices, finalize_device
+
+
+def lower_function(name: str, func, target):
+    """(LoweredFunc, OpenCL source by kernel name) of one scheduled PrimFunc."""
+    import tvm
+    import tvm_ffi
+    from tvm import tirx
+
+    host, devices, finalize_device = _lower_tir(name, func, target)
     sources: dict[str, str] = {}
     for dev_target, dev_mod in devices.items():
         dev_mod = finalize_device()(dev_mod)
@@ -109,6 +127,8 @@ class OpenCLModel:
         self.ctx = pocl_context()
         self.queue = cl.CommandQueue(self.ctx)
         self.mod, self.target = mod, target
+        self.cuda_target = None                     # CUDA route: the targets.Target it was scheduled for
+        self._warp_shuffles: list[str] | None = None
         self.funcs: dict[str, LoweredFunc] = {}
         self.kernels: dict[str, object] = {}
         for gv, func in mod.functions_items():
@@ -119,6 +139,13 @@ class OpenCLModel:
                     self.kernels[kname] = getattr(cl.Program(self.ctx, src).build(), kname)
         self.main = mod["main"]
         assert isinstance(self.main, relax.Function)
+
+    @property
+    def warp_shuffles(self) -> list[str]:
+        """CUDA route: the functions whose CUDA code reduces with warp shuffles (found on first use)."""
+        if self._warp_shuffles is None:
+            self._warp_shuffles = warp_shuffle_functions(self.mod, self.cuda_target) if self.cuda_target else []
+        return self._warp_shuffles
 
     @property
     def kernel_names(self) -> list[str]:
@@ -180,19 +207,56 @@ class OpenCLModel:
         return value(self.main.body.body)
 
 
+def opencl_stand_in(target):
+    """The OpenCL target that runs a CUDA-scheduled module on PoCL: the CUDA target's limits on
+    threads per block and shared memory, one work-item per warp lane (no sub-groups)."""
+    import tvm
+
+    cuda = target.tvm()
+    return tvm.target.Target({"kind": "opencl", "max_num_threads": int(cuda.attrs["max_num_threads"]),
+                              "max_shared_memory_per_block": int(cuda.attrs["max_shared_memory_per_block"]),
+                              "thread_warp_size": 1}, host={"kind": "llvm"})
+
+
+def warp_shuffle_functions(mod, target) -> list[str]:
+    """PrimFuncs of a CUDA-scheduled module whose CUDA lowering reduces across a warp with
+    shuffles (TVM's LowerThreadAllreduce for a 32-lane warp), which PoCL cannot run."""
+    import tvm
+    import tvm_ffi
+    from tvm import tirx
+
+    found = []
+    for gv, func in mod.functions_items():
+        if not isinstance(func, tirx.PrimFunc):
+            continue
+        _, devices, _ = _lower_tir(gv.name_hint, func, target.tvm())
+        ops: set[str] = set()
+        for dev_mod in devices.values():
+            for _, f in dev_mod.functions_items():
+                tvm_ffi.structural_walk(f.body, [(tvm.ir.Call, lambda c: ops.add(getattr(c.op, "name", "")))])
+        if any("warp_shuffle" in op for op in ops):
+            found.append(gv.name_hint)
+    return sorted(found)
+
+
 def compile_for_pocl(onnx_model, target="mali", sparse: str = "on", input_shapes=None):
-    """An ONNX model lowered for an OpenCL target the way `compile` lowers it (the one lowering
-    path, stopped once every kernel is scheduled), ready to run on PoCL. Returns the model and
-    its layer records."""
+    """An ONNX model lowered for a GPU target the way `compile` lowers it (the one lowering path,
+    stopped once every kernel is scheduled), ready to run on PoCL: an OpenCL target's own
+    kernels, or a CUDA target's schedules lowered for the OpenCL stand-in. Returns the model and
+    its layer records; for CUDA, `model.warp_shuffles` names the functions with warp shuffles."""
     from .. import targets
     from ..relax.lowering import lower
     from ..relax.pipeline import unscheduled_gpu_functions
 
     target = targets.resolve(target, {"kind": "llvm"})
-    if target.family != "opencl":
-        raise InputError(f"target {target.name} is not an OpenCL target")
+    if target.family not in ("opencl", "cuda"):
+        raise InputError(f"target {target.name} is not a GPU target (OpenCL or CUDA)")
     low = lower(onnx_model, target, sparse=sparse, input_shapes=input_shapes, stop_after="schedule")
     bad = unscheduled_gpu_functions(low.mod)
     if bad:
         raise RuntimeError(f"kernels without a GPU schedule: {bad}")
-    return OpenCLModel(low.mod, target.tvm()), low.records
+    if target.family == "opencl":
+        return OpenCLModel(low.mod, target.tvm()), low.records
+    model = OpenCLModel(low.mod, opencl_stand_in(target))
+    model.cuda_target = target
+    return model, low.records

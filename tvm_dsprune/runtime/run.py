@@ -53,7 +53,7 @@ class RunResult:
     latency_ms: list[float] = field(default_factory=list)
     errors: dict[str, float] = field(default_factory=dict)     # output -> max|y - ref| / max|ref|
     comparisons: dict[str, Comparison] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)             # input casts, how the package runs here
 
     @property
     def median_ms(self) -> float | None:
@@ -168,7 +168,7 @@ def run(package, inputs=None, *, device: str | None = None, repeat: int = 0, out
         reference = reference_model(compare_onnx) if compare_onnx is not None else None
         model = LoadedModel(package, device, session)
         try:
-            notes: list[str] = []
+            notes: list[str] = list(model.notes)
             feed = inputs if isinstance(inputs, dict) else load_inputs(inputs, model.package.inputs, notes)
             result = RunResult(model(feed), notes=notes)
             if repeat > 0:

@@ -93,6 +93,7 @@ class LoadedModel:
         self._tmp = tempfile.TemporaryDirectory()
         self.package = package.load(package_path, self._tmp.name)
         self.library = self.vm = self.remote_pocl = None
+        self.notes: list[str] = []          # what the user should know about how it runs here
         kind = self.package.target_kind
         native = targets.device_of_kind(kind) or "cpu"
         dev_name = device or native
@@ -112,6 +113,10 @@ class LoadedModel:
         if not exists:
             raise InputError(f"package {package_path} is built for {kind}, and {self.session.name} has no "
                              f"{dev_name} device: run it where the device is (e.g. over RPC)")
+        if dev_name == "cuda":
+            with self.session.step("reading its GPU"):
+                compute_version, gpu_name = self.device.compute_version, self.device.device_name
+            self.notes = self.package.check_gpu(compute_version, gpu_name or "this GPU")
         here, arch = self.session.arch(), self.package.arch
         if here and arch != here:
             raise InputError(f"package {package_path} holds {arch} code (target "
