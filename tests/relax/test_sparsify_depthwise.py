@@ -37,7 +37,8 @@ def expected_module(w, bias, x_shape=(1, 40, 8, 8), strides=(1, 1), padding=(1, 
     fmt = dr_format.from_weight(w, GEOMETRY.dr_group, GEOMETRY.k_tile)
     shape = dr_depthwise.DWConvShape(*x_shape, w.shape[2], w.shape[3], strides, padding)
     tile = dr_depthwise.cpu_tile(shape.out_hw[1], 8)
-    func = dr_depthwise.build_cpu(shape, fmt.col_val.size, tile, 2)
+    rows = dr_depthwise.cpu_rows(shape.out_hw[0], tile // 8)
+    func = dr_depthwise.build_cpu(shape, fmt.col_val.size, tile, rows, 8)
     func = func.with_attr("op_pattern", OUT_EWISE_FUSABLE).with_attr("dsprune.layer", name)
     oh, ow = shape.out_hw
     bb = relax.BlockBuilder()

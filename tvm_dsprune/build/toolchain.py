@@ -14,13 +14,20 @@ from ..errors import InputError
 from ..interrupts import reraise_if_interrupt
 
 
+def require_cross_compiler(cross_compiler: str) -> None:
+    """InputError unless `cross_compiler` is a program this machine can run."""
+    if shutil.which(cross_compiler) is None:
+        where = "not an executable file" if os.sep in cross_compiler else "no such compiler on PATH"
+        raise InputError(f"--cross-compiler {cross_compiler!r}: {where} "
+                         "(e.g. Debian's g++-aarch64-linux-gnu gives aarch64-linux-gnu-g++)")
+
+
 def check_tools(target, cross_compiler: str | None = None, form: str | None = None) -> None:
     """InputError for a bad target, a missing tool, or an output form the target cannot have.
     `target` is a targets.Target; `form` is runtime.package.form_of(output) or None."""
     tvm_target = target.tvm()                      # a bad target is one message, here
-    if cross_compiler is not None and shutil.which(cross_compiler) is None:
-        raise InputError(f"--cross-compiler {cross_compiler}: no such program "
-                         f"({'not executable' if os.sep in cross_compiler else 'not on PATH'})")
+    if cross_compiler is not None:
+        require_cross_compiler(cross_compiler)
     if form == "library" and target.is_cross and cross_compiler is None:
         raise InputError(f"a .so for {target.code_arch} must be linked for that machine: give "
                          f"--cross-compiler (e.g. {target.code_arch}-linux-gnu-g++), or write a .tar package "

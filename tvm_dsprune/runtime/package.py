@@ -103,9 +103,9 @@ def cross_compile_function(cross_compiler: str, options: str | None = None):
     (one string, split like a shell would: '-static-libstdc++ -L/opt/lib')."""
     from tvm.support import cc
 
-    if shutil.which(cross_compiler) is None:
-        raise InputError(f"--cross-compiler {cross_compiler!r}: no such compiler on PATH "
-                         "(e.g. Debian's g++-aarch64-linux-gnu gives aarch64-linux-gnu-g++)")
+    from ..build.toolchain import require_cross_compiler
+
+    require_cross_compiler(cross_compiler)
     try:
         opts = shlex.split(options) if options else None
     except ValueError as err:

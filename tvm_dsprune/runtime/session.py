@@ -17,6 +17,12 @@ import numpy as np
 from .. import targets
 from ..errors import InputError
 
+
+def article(word: str) -> str:
+    """'an' before a vowel sound (an aarch64 board, an x86_64 machine), else 'a'."""
+    return "an" if word[:1].lower() in "aeiox" else "a"
+
+
 DEVICES = ("cpu", "cuda", "opencl")
 
 
@@ -36,7 +42,7 @@ class Session:
         return None
 
     def wrong_arch_hint(self, arch: str) -> str:
-        return f"run it on a {arch} machine"
+        return f"run it on {article(arch)} {arch} machine"
 
     def get_function(self, name: str):
         """A function registered where the session runs, or None."""
@@ -80,7 +86,7 @@ class LocalSession(Session):
         return targets.machine_triple_arch()
 
     def wrong_arch_hint(self, arch: str) -> str:
-        return f"run it on a {arch} board over RPC (tvm-dsprune run PKG --rpc-tracker HOST:PORT --rpc-key KEY)"
+        return f"run it on {article(arch)} {arch} board over RPC (tvm-dsprune run PKG --rpc-tracker HOST:PORT --rpc-key KEY)"
 
 
 class LoadedModel:
