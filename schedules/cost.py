@@ -18,6 +18,9 @@ class SparseCost:
                     mask with the cheapest of them.
     row_gather:     per output row, the cost (in MACs per pixel) of scattering the rows a dense
                     kernel computed for the kept filters back to the full output (compact rows).
+    dw_planes_from: a dense depthwise conv runs the sparse kernel's CPU form with every tap
+                    (one kernel for dense and pruned layers) from this many output pixels per
+                    channel at stride 1, at any size when strided; 0: never (GPU families).
     """
 
     dw_column: float = 1.0
@@ -25,9 +28,14 @@ class SparseCost:
     group_fixed: float = 2.0
     group_shapes: tuple[tuple[int, int], ...] = ((1, 1), (1, 4), (1, 8), (4, 1), (4, 4))
     row_gather: float = 2.0
+    dw_planes_from: int = 0
 
     def depthwise_sparse_wins(self, density: float) -> bool:
         return density * self.dw_column < 1.0
+
+    def depthwise_planes_win(self, stride: int, out_pixels: int, taps: int) -> bool:
+        """A dense depthwise conv: the CPU plane kernel with every tap over the dense schedule."""
+        return self.dw_planes_from > 0 and (stride > 1 or taps > 9 or out_pixels >= self.dw_planes_from)
 
     def group_sparse_cost(self, stored_groups: int, gr: int, gc: int) -> float:
         """The group-sparse kernel's work; the dense kernel's is rows x cols."""

@@ -1,8 +1,9 @@
 """The CPU (llvm): sub-GEMM channels are parallel tasks, pixels are vectorised.
 
 Geometry: the DR group and K tile only matter to the mask step here (a CPU walks each channel's
-own kept taps, so any K is as fast as its length); output rows are padded to 16 lanes so every
-vector is whole (one AVX-512 register, two AVX2 registers).
+own kept taps, so any K is as fast as its length). The kernels take their vector lanes from the
+target (8 float32 lanes with AVX2, 16 with AVX-512); the geometry's vector_width of 16 is what
+the mask step aligns to, whole vectors on either.
 
 Rules (one per module, tried in this order on every fused PrimFunc): dr_depthwise and
 group_dense (the two sparse kernels), dense_depthwise, dense_conv and dense_matmul (layers that
@@ -19,7 +20,10 @@ GEOMETRY = TileGeometry(dr_group=16, k_tile=4, group=(1, 4), thread_rows=4, work
 # kernel wins from ~50% pruned on; a stored multiply-add of the group kernel costs about two of
 # the dense 1x1 conv's (tools/bench_pw.py: a 90% 1x4-group layer runs in 0.15-0.32 of the dense
 # time); a 50% filter-pruned layer runs compact (dense kernel on the kept filters, 0.35-0.52).
-COST = SparseCost(dw_column=1.6, group_mac=2.0, group_fixed=2.0,
+# A dense depthwise conv runs the DR kernel's CPU form with every tap kept (tools/bench_dw.py:
+# 1.0-2x faster than the dense schedule at stride 1, 2-5x at stride 2 and 5x5), except 3x3 ones
+# at stride 1 on 14x14 and smaller outputs, where the dense schedule's register tiles win.
+COST = SparseCost(dw_column=1.6, group_mac=2.0, group_fixed=2.0, dw_planes_from=15 * 15,
                   group_shapes=((1, 1), (1, 4), (1, 8), (4, 1), (4, 4), (1, 16)))
 
 

@@ -38,6 +38,11 @@ class DWConvShape:
         return ((self.h + pt + pb - dh * (self.kh - 1) - 1) // sh + 1,
                 (self.w + pl + pr - dw * (self.kw - 1) - 1) // sw + 1)
 
+    @property
+    def out_pixels(self) -> int:
+        oh, ow = self.out_hw
+        return oh * ow
+
 
 @functools.lru_cache(maxsize=256)
 def build_gpu(shape: DWConvShape, flat_columns: int, dtype: str = "float32"):

@@ -5,6 +5,10 @@ constant weight with zeros; replaces it with `call_tir` to the layer's DR kernel
 (kernels/dr_depthwise.py) whose format arrays are constants. Epilogues (bias, folded BN,
 activations) are left as Relax ops for FuseOps to fuse into the kernel's output block.
 Every depthwise conv gets a LayerRecord, sparse or not, and why.
+
+On CPUs the same kernel also runs the depthwise convs that stay dense, with every tap kept,
+where the family's cost model says it beats the dense schedule (SparseCost.depthwise_planes_win):
+its padded planes and register row tiles serve dense layers as well as pruned ones.
 """
 from __future__ import annotations
 
@@ -76,21 +80,45 @@ class _Rewriter(relax.PyExprMutator):
             rec.reason = reason
             return call
         rec.density = float(np.count_nonzero(w) / w.size)
-        if rec.stays_dense(self.mode):
-            return call
-        fmt = dr_format.from_weight(w, self.geometry.dr_group, self.geometry.k_tile)
-        if self.mode == "auto" and not self.cost.depthwise_sparse_wins(rec.density):
+        if not rec.stays_dense(self.mode):
+            fmt = dr_format.from_weight(w, self.geometry.dr_group, self.geometry.k_tile)
+            if self.mode != "auto" or self.cost.depthwise_sparse_wins(rec.density):
+                return self._sparse(call, w, fmt, rec)
             rec.reason = f"cost model: dense is faster at density {rec.density:.2f}"
-            return call
-        return self._sparse(call, w, fmt, rec)
+        shape = self._shape(call, wshape[2], wshape[3])
+        taps = shape.kh * shape.kw
+        if not self.local_accumulator and self.cost.depthwise_planes_win(max(shape.strides), shape.out_pixels, taps):
+            return self._planes(call, w, shape, rec)
+        return call
+
+    @staticmethod
+    def _shape(call, kh: int, kw: int) -> dr_depthwise.DWConvShape:
+        a = call.attrs
+        n, c, h, wd = (int(d) for d in call.args[0].ty.shape)
+        return dr_depthwise.DWConvShape(n, c, h, wd, kh, kw, tuple(int(s) for s in a.strides),
+                                        tuple(int(p) for p in a.padding), tuple(int(d) for d in a.dilation))
+
+    def _planes(self, call, w, shape, rec):
+        """A dense layer in the CPU form with every tap (zeros too): still dense work."""
+        fmt = dr_format.from_weight(w, self.geometry.dr_group, self.geometry.k_tile, keep_all=True)
+        gv, args = self._kernel_call(call, shape, fmt, rec, "dsprune_dw_planes")
+        rec.format = f"every tap of {fmt.kh}x{fmt.kw} (CPU plane kernel)"
+        rec.kernel = gv.name_hint
+        n, c, (oh, ow) = shape.n, shape.c, shape.out_hw
+        return relax.call_tir(gv, args, out_ty=relax.TensorType((n, c, oh, ow), "float32"))
 
     def _sparse(self, call, w, fmt, rec):
-        data = call.args[0]
-        a = call.attrs
-        n, c, h, wd = (int(d) for d in data.ty.shape)
-        shape = dr_depthwise.DWConvShape(
-            n, c, h, wd, fmt.kh, fmt.kw, tuple(int(s) for s in a.strides),
-            tuple(int(p) for p in a.padding), tuple(int(d) for d in a.dilation))
+        shape = self._shape(call, fmt.kh, fmt.kw)
+        gv, args = self._kernel_call(call, shape, fmt, rec, "dsprune_dr_depthwise")
+        rec.decision = "sparse"
+        rec.format = f"DR g{fmt.group} kmax{fmt.kmax} (K per sub-GEMM {int(fmt.kept.min())}-{int(fmt.kept.max())})"
+        rec.kernel = gv.name_hint
+        rec.reason = f"{fmt.nnz} of {w.size} weights kept"
+        n, c, (oh, ow) = shape.n, shape.c, shape.out_hw
+        return relax.call_tir(gv, args, out_ty=relax.TensorType((n, c, oh, ow), "float32"))
+
+    def _kernel_call(self, call, shape, fmt, rec, name):
+        """The layer's kernel (the target's form) added to the module, and its arguments."""
         taps = fmt.col_tap.reshape(-1)
         if self.local_accumulator:
             func = dr_depthwise.build_gpu(shape, fmt.col_val.size)
@@ -100,15 +128,9 @@ class _Rewriter(relax.PyExprMutator):
             func = dr_depthwise.build_cpu(shape, fmt.col_val.size, tile, rows, self.width_multiple)
             taps = dr_depthwise.tap_offsets(shape, tile, taps)
         func = func.with_attr("op_pattern", OUT_EWISE_FUSABLE).with_attr("dsprune.layer", rec.name)
-        gv = self.builder_.add_func(func, "dsprune_dr_depthwise")
-        oh, ow = shape.out_hw
-        rec.decision = "sparse"
-        rec.format = f"DR g{fmt.group} kmax{fmt.kmax} (K per sub-GEMM {int(fmt.kept.min())}-{int(fmt.kept.max())})"
-        rec.kernel = gv.name_hint
-        rec.reason = f"{fmt.nnz} of {w.size} weights kept"
+        gv = self.builder_.add_func(func, name)
         self.names.add(fmt.col_val.reshape(-1), rec.name, rec.position)     # the kernel's layer, for the profile
-        args = [data, relax.const(fmt.chan_ptr), relax.const(taps), relax.const(fmt.col_val.reshape(-1))]
-        return relax.call_tir(gv, args, out_ty=relax.TensorType((n, c, oh, ow), "float32"))
+        return gv, [call.args[0], relax.const(fmt.chan_ptr), relax.const(taps), relax.const(fmt.col_val.reshape(-1))]
 
 
 @tvm.ir.transform.module_pass(opt_level=0, name="SparsifyDepthwise")

@@ -56,19 +56,21 @@ class DRFormat:
         return w.reshape(self.channels, 1, self.kh, self.kw)
 
 
-def from_weight(weight: np.ndarray, group: int, k_tile: int = 1) -> DRFormat:
-    """Compress a depthwise weight; zeros are the pruned weights."""
+def from_weight(weight: np.ndarray, group: int, k_tile: int = 1, keep_all: bool = False) -> DRFormat:
+    """Compress a depthwise weight; zeros are the pruned weights. keep_all: every tap is a
+    column, zeros too (a dense layer in the same form, for the CPU kernel)."""
     weight = np.asarray(weight)
     if weight.ndim != 4 or weight.shape[1] != 1:
         raise ValueError(f"a depthwise weight is [C, 1, kh, kw], got {weight.shape}")
     c, _, kh, kw = weight.shape
     taps = kh * kw
     flat = weight.reshape(c, taps)
+    keep = np.ones(flat.shape, bool) if keep_all else flat != 0
     g_count = -(-c // group)
     per_sub = []
     for g in range(g_count):
         chans = range(g * group, min((g + 1) * group, c))
-        cols = [(ch, t) for ch in chans for t in range(taps) if flat[ch, t] != 0]
+        cols = [(ch, t) for ch in chans for t in range(taps) if keep[ch, t]]
         per_sub.append(cols)
     kept = np.array([len(cols) for cols in per_sub], np.int32)
     kmax = max(1, int(kept.max()) if len(kept) else 1)
@@ -85,7 +87,7 @@ def from_weight(weight: np.ndarray, group: int, k_tile: int = 1) -> DRFormat:
             col_tap[g, k], col_chan[g, k], col_val[g, k] = t, ch, flat[ch, t]
         start = base
         for ch in range(g * group, last + 1):
-            n = int(np.count_nonzero(flat[ch]))
+            n = int(np.count_nonzero(keep[ch]))
             chan_ptr[ch] = (start, start + n)
             start += n
     return DRFormat(c, kh, kw, group, k_tile, kmax, col_tap, col_chan, col_val, chan_ptr, kept)
