@@ -66,6 +66,14 @@ def prune(model, output=None, *, dw=None, pw=None, fc=None, conv=None, group=Non
             notes.append(f"the model has no {label} layer: --{kind} {text} changed nothing")
     if not layers:
         notes.append("the model has no Conv, Gemm or MatMul layer: nothing to prune")
+    refused = [r["name"] for r in rows if r.get("refused")]
+    if refused:
+        notes.append(f"{len(refused)} layer(s) kept dense because their method cannot take them "
+                     f"(see their note): {', '.join(refused[:5])}{', ...' if len(refused) > 5 else ''}")
+    computed = [L.name for L in layers if L.unsupported.startswith("weight is computed")]
+    if computed:
+        notes.append(f"{len(computed)} layer(s) read a weight the graph computes (not a constant, nor one "
+                     f"through Identity / Cast): kept dense: {', '.join(computed[:5])}")
 
     onnx_model.apply_masks(proto, mask_map)
     rep = {
