@@ -5,8 +5,9 @@ own kept taps, so any K is as fast as its length); output rows are padded to 16 
 vector is whole (one AVX-512 register, two AVX2 registers).
 
 Rules (one per module, tried in this order on every fused PrimFunc): dr_depthwise and
-group_dense (the two sparse kernels), dense_depthwise, dense_conv and dense_matmul (layers that
-stay dense), TVM's own GEMV and reduction rules, and fallback (every other function).
+group_dense (the two sparse kernels), dense_depthwise, dense_conv, conv_transpose and
+dense_matmul (layers that stay dense), TVM's own GEMV and reduction rules, and fallback (every
+other function).
 """
 from .. import TargetSpec, register
 from ..cost import SparseCost
@@ -28,6 +29,7 @@ def rules() -> list:
     from tvm.s_tir import dlight as dl
 
     from ..rule import guarded
+    from .conv_transpose import ConvTranspose
     from .dense_conv import DenseConv
     from .dense_depthwise import DenseDepthwise
     from .dense_matmul import DenseMatmul
@@ -35,7 +37,7 @@ def rules() -> list:
     from .fallback import Fallback
     from .group_dense import GroupDense
 
-    return ([DRDepthwise(), GroupDense(), DenseDepthwise(), DenseConv(), DenseMatmul()]
+    return ([DRDepthwise(), GroupDense(), DenseDepthwise(), DenseConv(), ConvTranspose(), DenseMatmul()]
             + guarded([dl.cpu.GEMV(), dl.cpu.Reduction()]) + [Fallback()])
 
 

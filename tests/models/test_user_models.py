@@ -115,7 +115,7 @@ def test_compile_report_shows_the_folding(sources, tmp_path):
     import subprocess
 
     out = subprocess.run([str(console_script()), "compile", str(sources["shape_computed"]), "-o",
-                          str(tmp_path / "m.tar"), "--report", str(tmp_path / "r.json"), "-q"],
+                          str(tmp_path / "m.tar"), "--report", str(tmp_path / "r.json")],
                          capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert out.returncode == 0, out.stderr
     frontend = json.loads((tmp_path / "r.json").read_text())["frontend"]
