@@ -21,13 +21,21 @@ class SparseCost:
     """
 
     dw_column: float = 1.0
+    dw_pixel: float = 0.0
+    dw_strided: float = 1.0
     group_mac: float = 1.0
     group_fixed: float = 2.0
     group_shapes: tuple[tuple[int, int], ...] = ((1, 1), (1, 4), (1, 8), (4, 1), (4, 4))
     row_gather: float = 2.0
 
-    def depthwise_sparse_wins(self, density: float) -> bool:
-        return density * self.dw_column < 1.0
+    def depthwise_sparse_wins(self, density: float, taps: int = 0, stride: int = 1) -> bool:
+        """Sparse when its work per output pixel and channel, dw_pixel + dw_column x the kept
+        taps, is below the dense kernel's, its taps (x dw_strided at stride > 1). Without
+        the layer's taps, the density alone decides (as it does when dw_pixel is 0)."""
+        if taps <= 0:
+            return density * self.dw_column < 1.0
+        dense = taps * (self.dw_strided if stride > 1 else 1.0)
+        return self.dw_pixel + self.dw_column * density * taps < dense
 
     def group_sparse_cost(self, stored_groups: int, gr: int, gc: int) -> float:
         """The group-sparse kernel's work; the dense kernel's is rows x cols."""

@@ -16,11 +16,16 @@ from ..geometry import TileGeometry
 GEOMETRY = TileGeometry(dr_group=16, k_tile=4, group=(1, 4), thread_rows=4, workgroup_rows=16,
                         vector_width=16, tile_overhead=1.0, pixel_tile=16)
 
-# Measured here (BENCHMARKS.md, per layer against the dense schedules of this family): the DR
-# kernel wins from ~50% pruned on; a stored multiply-add of the group kernel costs about two of
-# the dense 1x1 conv's (tools/bench_pw.py: a 90% 1x4-group layer runs in 0.15-0.32 of the dense
-# time); a 50% filter-pruned layer runs compact (dense kernel on the kept filters, 0.35-0.52).
-COST = SparseCost(dw_column=1.6, group_mac=2.0, group_fixed=2.0,
+# Measured here (BENCHMARKS.md, per layer against the dense schedules of this family): a
+# stored multiply-add of the group kernel costs about two of the dense 1x1 conv's
+# (tools/bench_pw.py: a 90% 1x4-group layer runs in 0.15-0.32 of the dense time); a 50%
+# filter-pruned layer runs compact (dense kernel on the kept filters, 0.35-0.52).
+# The DR kernel against the dense depthwise conv, every DW layer of MobileNet-V2 (224) and of the
+# DB detector (640) at 78% (BWT), one thread, AVX2: 3x3 stride 1 ran slower sparse in 16 of 20
+# layers (0.55-2.4x the dense time), 5x5 stride 1 0.6-1.1x, stride 2 0.18-0.9x. Per output
+# pixel and channel that is a fixed ~8 dense MACs plus ~3 per kept tap, against a dense tap
+# costing 1 at stride 1 and about 2 at stride 2: sparse where it wins, dense elsewhere.
+COST = SparseCost(dw_column=3.2, dw_pixel=7.8, dw_strided=2.0, group_mac=2.0, group_fixed=2.0,
                   group_shapes=((1, 1), (1, 4), (1, 8), (4, 1), (4, 4), (1, 16)))
 
 

@@ -6,7 +6,7 @@ import torch
 from conftest import run_ort
 from tvm_dsprune import zoo
 
-DW_COUNTS = {"mobilenet_v2": 17, "mobilenet_v3_small": 11, "efficientnet_b0": 16, "tiny": 3, "shufflenet_v2": 19}
+DW_COUNTS = {"mobilenet_v2": 17, "mobilenet_v3_small": 11, "efficientnet_b0": 16, "tiny": 3, "shufflenet_v2": 19, "db_mv3": 15}
 
 
 @pytest.mark.parametrize("name", list(zoo.MODELS))

@@ -79,8 +79,10 @@ class _Rewriter(relax.PyExprMutator):
         if rec.stays_dense(self.mode):
             return call
         fmt = dr_format.from_weight(w, self.geometry.dr_group, self.geometry.k_tile)
-        if self.mode == "auto" and not self.cost.depthwise_sparse_wins(rec.density):
-            rec.reason = f"cost model: dense is faster at density {rec.density:.2f}"
+        stride = max(int(st) for st in call.attrs.strides)
+        if self.mode == "auto" and not self.cost.depthwise_sparse_wins(rec.density, fmt.kh * fmt.kw, stride):
+            rec.reason = (f"cost model: dense is faster at density {rec.density:.2f} "
+                          f"({fmt.kh}x{fmt.kw}, stride {stride})")
             return call
         return self._sparse(call, w, fmt, rec)
 
