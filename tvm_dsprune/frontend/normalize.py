@@ -108,9 +108,9 @@ def static_shapes(proto) -> dict[str, tuple[int, ...]]:
     return out
 
 
-def _opset(proto, domain: str = "") -> int:
-    return next((o.version for o in proto.opset_import if o.domain in (domain, "ai.onnx" if not domain else domain)),
-                13)
+def _opset(proto) -> int:
+    """The model's version of the default ONNX domain."""
+    return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 13)
 
 
 def _fold_once(proto, folded: Counter) -> bool:

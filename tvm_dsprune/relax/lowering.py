@@ -31,6 +31,8 @@ def import_onnx(proto, inputs: list[TensorInfo]):
     """The ONNX model (normalized: frontend/normalize.py) as a Relax module with static input
     shapes, the layer names attached. A model that still computes a shape at run time is
     refused here, with the op that does, not later in legalization."""
+    import contextlib
+    import io
     import warnings
 
     from tvm.relax.frontend.onnx import from_onnx
@@ -38,8 +40,10 @@ def import_onnx(proto, inputs: list[TensorInfo]):
     from ..frontend.onnx_model import layer_index
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")      # the importer re-runs onnx's checker and warns
+        # the importer re-runs onnx's checker (warnings) and prints the node it failed on: our
+        # message says it once
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
             mod = from_onnx(proto, shape_dict={i.name: list(i.shape) for i in inputs}, keep_params_in_input=False)
     except Exception as err:  # noqa: BLE001 - the importer raises anything for unsupported graphs
         raise InputError(f"the ONNX model cannot be imported into Relax: {type(err).__name__}: {err}") from None
@@ -60,12 +64,11 @@ def run_time_shapes(mod) -> list[str]:
             ty = b.var.ty
             if not isinstance(ty, relax.TensorType):
                 continue
-            shape = ty.shape
-            static = shape is not None and all(isinstance(d, tirx.IntImm) for d in getattr(shape, "values", []) or [])
-            if not static or getattr(shape, "values", None) is None:
-                op = b.value.op.name if isinstance(b.value, relax.Call) and hasattr(b.value.op, "name") else \
-                    type(b.value).__name__
-                out.append(f"{op} -> {shape}")
+            dims = getattr(ty.shape, "values", None)
+            if dims is None or not all(isinstance(d, tirx.IntImm) for d in dims):
+                v = b.value
+                op = v.op.name if isinstance(v, relax.Call) and hasattr(v.op, "name") else type(v).__name__
+                out.append(f"{op} -> {ty.shape}")
     return out
 
 
