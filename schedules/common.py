@@ -75,6 +75,13 @@ def written_shape(sch, block) -> list[int]:
     return [int(d) for d in buf.shape]
 
 
+def read_shape(sch, block, index: int) -> list[int]:
+    """Shape of the buffer `block` reads in its `index`-th read region."""
+    region = sch.get(block).reads[index]
+    buf = region.source if hasattr(region, "source") else region.buffer
+    return [int(d) for d in buf.shape]
+
+
 def choose(sch, tunable: bool, options: list[int], default: int):
     """A design-space decision over `options` (MetaSchedule samples it), else `default`."""
     options = sorted(set(options))

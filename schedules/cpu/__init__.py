@@ -6,8 +6,9 @@ target (8 float32 lanes with AVX2, 16 with AVX-512); the geometry's vector_width
 the mask step aligns to, whole vectors on either.
 
 Rules (one per module, tried in this order on every fused PrimFunc): dr_depthwise and
-group_dense (the two sparse kernels), dense_depthwise, dense_conv and dense_matmul (layers that
-stay dense), TVM's own GEMV and reduction rules, and fallback (every other function).
+group_dense (the two sparse kernels), dense_depthwise, dense_pointwise, dense_conv,
+conv_transpose and dense_matmul (layers that stay dense), TVM's own GEMV and reduction rules,
+and fallback (every other function).
 """
 from .. import TargetSpec, register
 from ..cost import SparseCost
@@ -32,6 +33,7 @@ def rules() -> list:
     from tvm.s_tir import dlight as dl
 
     from ..rule import guarded
+    from .conv_transpose import ConvTranspose
     from .dense_conv import DenseConv
     from .dense_depthwise import DenseDepthwise
     from .dense_matmul import DenseMatmul
@@ -40,7 +42,8 @@ def rules() -> list:
     from .fallback import Fallback
     from .group_dense import GroupDense
 
-    return ([DRDepthwise(), GroupDense(), DenseDepthwise(), DensePointwise(), DenseConv(), DenseMatmul()]
+    return ([DRDepthwise(), GroupDense(), DenseDepthwise(), DensePointwise(), DenseConv(), ConvTranspose(),
+             DenseMatmul()]
             + guarded([dl.cpu.GEMV(), dl.cpu.Reduction()]) + [Fallback()])
 
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from ..common import choose, inline_consumers, loop_extent
 from ..rule import Rule
-from .tiling import schedule_leftovers, vector_lanes
+from .registers import vector_lanes
+from .tiling import schedule_leftovers
 
 class DensePointwise(Rule):
     name = "cpu.dense_pointwise"
@@ -30,6 +31,10 @@ class DensePointwise(Rule):
         lanes = vector_lanes(target)
         regs = 32 if lanes == 16 else 16
         n_f, n_p = loop_extent(sch, f), loop_extent(sch, p)
+        if n_p < lanes:                             # a 1x1 conv on a vector (squeeze-excite)
+            if n_f % lanes:
+                return None                         # too small to vectorise either way: fallback
+            return _channels_in_lanes(sch, main, out, (n, f, p, k), n_f, n_p, lanes, regs, tunable)
         whole = [v * lanes for v in (2, 1, 3, 4) if n_p % (v * lanes) == 0]
         if whole or n_f % lanes:
             return _pixels_in_lanes(sch, main, out, (n, f, p, k), n_f, n_p, lanes, regs, tunable)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from ..common import block_named, choose, inline_consumers, loop_extent
 from ..rule import Rule
-from .tiling import schedule_leftovers, vector_lanes
+from .registers import vector_lanes
+from .tiling import schedule_leftovers
 
 
 class GroupDense(Rule):

@@ -6,19 +6,6 @@ from ..common import largest_divisor, loop_extent
 CHUNK_LANES = 64          # pixels per vector chunk: 4 AVX-512 registers of independent FMAs
 
 
-def vector_lanes(target) -> int:
-    """float32 lanes of the target's vector registers: 16 (AVX-512), 8 (AVX, AVX2), 4 (NEON,
-    SSE, or unknown)."""
-    from tvm.target import codegen
-
-    for feature, lanes in (("avx512f", 16), ("avx", 8)):
-        try:
-            if codegen.llvm_cpu_has_features(feature, target):
-                return lanes
-        except Exception:  # noqa: BLE001 - a target LLVM cannot describe: assume the smallest vectors
-            return 4
-    return 4
-
 
 def pixel_chunk(pixels: int, width: int) -> int:
     """Pixels per vector chunk of the 1x1 kernel: divides the image (no reads past its end),

@@ -79,7 +79,7 @@ def compile(model, target="llvm", output=None, *, sparse: str = "auto", input_sh
                                    f"{', '.join(unbound[:5])}")
         say("building")
         ex = _build(low.mod, target)
-        rep = make_report(low.records, target.name, sparse)
+        rep = make_report(low.records, target.name, sparse, low.frontend)
         meta = {"target": target.as_dict(), "target_name": target.name, "target_host": target.host_dict(),
                 "inputs": [i.as_dict() for i in low.inputs], "outputs": [o.as_dict() for o in low.outputs],
                 "sparse": sparse, "report": rep, "kernels": low.kernels,

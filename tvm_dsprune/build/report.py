@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 
-def make_report(records, target_name: str, sparse: str) -> dict:
+def make_report(records, target_name: str, sparse: str, frontend=()) -> dict:
+    """frontend: what normalizing the model changed before import (frontend/normalize.py)."""
     rows = [r.as_dict() for r in records]
     for r in rows:
         r.pop("position", None)
     sparse_rows = [r for r in rows if r["decision"] == "sparse"]
-    return {"target": target_name, "sparse_mode": sparse, "layers": rows,
+    return {"target": target_name, "sparse_mode": sparse, "frontend": list(frontend), "layers": rows,
             "summary": {"layers": len(rows), "sparse": len(sparse_rows),
                         "compact": sum(1 for r in rows if r["decision"] == "compact"),
                         "dense_pruned": sum(1 for r in rows if r["decision"] == "dense" and r["density"] < 1.0),
@@ -31,7 +32,9 @@ def format_report(rep: dict) -> str:
         return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
 
     s = rep["summary"]
-    lines = [fmt(head), fmt("-" * w for w in widths)] + [fmt(r) for r in rows]
+    lines = [f"frontend: {step}" for step in rep.get("frontend", [])]
+    lines += [""] if lines else []
+    lines += [fmt(head), fmt("-" * w for w in widths)] + [fmt(r) for r in rows]
     lines.append(f"\n{s['sparse']} of {s['layers']} conv/dense layers sparse "
                  f"({', '.join(f'{k} {v}' for k, v in s['by_op'].items() if v) or 'none'}); "
                  + (f"{s['compact']} compact (dense kernel on the kept filters); " if s["compact"] else "")

@@ -47,10 +47,12 @@ def _attr(node, name, default):
 
 
 def find_layers(proto) -> tuple[list[Layer], dict[str, np.ndarray]]:
-    """Every Conv / Gemm / MatMul with its kind, and the constant weights they read."""
-    from onnx import numpy_helper
+    """Every Conv / Gemm / MatMul with its kind, and the constant weights they read, by the name
+    of the tensor that stores them (weights.py: an initializer or a Constant node, read directly,
+    through Identity or through a Cast)."""
+    from .weights import constant_tensors
 
-    inits = {i.name: i for i in proto.graph.initializer}
+    constants = constant_tensors(proto)
     uses: dict[str, int] = defaultdict(int)
     consumers: dict[str, list] = defaultdict(list)
     for node in proto.graph.node:
@@ -68,17 +70,19 @@ def find_layers(proto) -> tuple[list[Layer], dict[str, np.ndarray]]:
             continue
         name = node.name or node.output[0]
         w_idx = 1
-        if len(node.input) <= w_idx or node.input[w_idx] not in inits:
+        src = constants.get(node.input[w_idx]) if len(node.input) > w_idx else None
+        if src is None:
             layers.append(Layer(name, "fc" if node.op_type != "Conv" else "conv",
                                 node.input[w_idx] if len(node.input) > w_idx else "", (),
-                                position=len(layers), unsupported="weight is not a constant initializer"))
+                                position=len(layers),
+                                unsupported="weight is computed in the graph, not a constant: kept dense"))
             continue
-        wname = node.input[w_idx]
-        w = numpy_helper.to_array(inits[wname])
+        wname, w = src.stored, src.value
         layer = _classify(node, name, wname, w)
         layer.position = len(layers)
-        if not layer.unsupported and uses[wname] > 1:
-            layer.unsupported = f"weight {wname} is shared by {uses[wname]} uses: kept dense"
+        shared = max(uses[t] for t in src.path)
+        if not layer.unsupported and shared > 1:
+            layer.unsupported = f"weight {wname} is shared by {shared} uses: kept dense"
         if not layer.unsupported and not np.issubdtype(w.dtype, np.floating):
             layer.unsupported = f"weight dtype {w.dtype} is not floating point: kept dense"
         if not layer.unsupported:
@@ -131,14 +135,15 @@ def _reaches_dw(tensor: str, consumers, dw_nodes) -> bool:
 
 
 def apply_masks(proto, masks: dict[str, np.ndarray]) -> None:
-    """Zero the pruned weights in place: initializer = initializer * mask."""
-    from onnx import numpy_helper
+    """Zero the pruned weights in place, where the model stores them (an initializer or a
+    Constant node), in their stored dtype: stored = stored * mask."""
+    from .weights import store, stored_value
 
-    for i, init in enumerate(proto.graph.initializer):
-        if init.name in masks:
-            w = numpy_helper.to_array(init)
-            pruned = np.where(masks[init.name], w, np.zeros((), w.dtype)).astype(w.dtype)
-            proto.graph.initializer[i].CopyFrom(numpy_helper.from_array(pruned, init.name))
+    for name, mask in masks.items():
+        if np.all(mask):
+            continue
+        w = stored_value(proto, name)
+        store(proto, name, np.where(mask, w, np.zeros((), w.dtype)).astype(w.dtype))
 
 
 def weight_key(array: np.ndarray) -> str:
@@ -160,26 +165,24 @@ def layer_index(proto) -> dict[str, tuple[str, int]]:
 def layer_macs(model) -> dict[str, int]:
     """Multiply-adds of one image through every Conv / Gemm / MatMul with a constant weight,
     counting only the non-zero weights (a pruned model's arithmetic, from its masks), by layer
-    name (the names find_layers gives)."""
-    import onnx
-    from onnx import numpy_helper
+    name (the names find_layers gives). Shapes come from the model normalized for batch 1
+    (normalize.py), so layers after shapes computed at run time are counted too."""
+    from .model_io import onnx_inputs
+    from .normalize import normalize, static_shapes
+    from .weights import constant_tensors
 
     proto = load(model) if isinstance(model, (str, Path)) else model
-    proto2 = onnx.ModelProto()
-    proto2.CopyFrom(proto)
-    for inp in proto2.graph.input:
-        for d in inp.type.tensor_type.shape.dim:
-            if not d.HasField("dim_value"):
-                d.dim_value = 1
-    inferred = onnx.shape_inference.infer_shapes(proto2)
-    shapes = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim]
-              for vi in list(inferred.graph.value_info) + list(inferred.graph.output)}
-    inits = {i.name: i for i in proto.graph.initializer}
+    try:
+        proto = normalize(proto, {i.name: i.shape for i in onnx_inputs(proto, None, 1)}).proto
+    except InputError:
+        pass                        # a symbolic dimension besides the batch: count what is known
+    shapes = static_shapes(proto)
+    constants = constant_tensors(proto)
     out = {}
     for node in proto.graph.node:
-        if node.op_type not in ("Conv", "Gemm", "MatMul") or len(node.input) < 2 or node.input[1] not in inits:
+        if node.op_type not in ("Conv", "Gemm", "MatMul") or len(node.input) < 2 or node.input[1] not in constants:
             continue
-        nnz = int(np.count_nonzero(numpy_helper.to_array(inits[node.input[1]])))
+        nnz = int(np.count_nonzero(constants[node.input[1]].value))
         shape = shapes.get(node.output[0])
         if not shape or any(d <= 0 for d in shape):
             continue

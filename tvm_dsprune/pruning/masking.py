@@ -5,16 +5,19 @@ import numpy as np
 
 from ..errors import InputError
 from . import dr, hsr
-from .methods import REGISTRY, Context
+from .methods import REGISTRY, Context, LayerRefused
 from .plan import Decision
 
 
 def compute_masks(decisions: list[Decision], weights: dict[str, np.ndarray], geometry,
                   hsr_alpha: dict[str, float] | None = None) -> tuple[dict[str, np.ndarray], list[dict], str]:
-    """Masks for every layer (all-True for dense ones), per-layer report rows, HSR pattern."""
+    """Masks for every layer (all-True for dense ones), per-layer report rows, HSR pattern.
+    A layer its method refuses (methods.LayerRefused) stays dense, its decision says why."""
     masks: dict[str, np.ndarray] = {}
     rows: list[dict] = []
     hsr_members: list[int] = []
+    refused: set[int] = set()
+    asked = list(decisions)
     for i, d in enumerate(decisions):
         L = d.layer
         if L.weight_name not in weights:
@@ -25,11 +28,19 @@ def compute_masks(decisions: list[Decision], weights: dict[str, np.ndarray], geo
             masks[L.weight_name] = np.ones(w.shape, bool)
         else:
             method = REGISTRY[d.spec.name]
-            ctx = Context(L, geometry)
-            masks[L.weight_name] = np.asarray(method.fn(w, d.spec, ctx), bool).reshape(w.shape)
+            try:
+                mask = method.fn(w, d.spec, Context(L, geometry))
+            except LayerRefused as refusal:
+                decisions[i] = Decision(L, None, f"{d.spec.text}: {refusal}")
+                refused.add(i)
+                masks[L.weight_name] = np.ones(w.shape, bool)
+                rows.append({})
+                continue
+            masks[L.weight_name] = np.asarray(mask, bool).reshape(w.shape)
             if method.joint == "hsr":
                 hsr_members.append(i)
         rows.append({})
+    _refuse_useless_specs(decisions, refused, {i: d.spec for i, d in enumerate(asked)})
     pattern = ""
     if hsr_members:
         items = [hsr.HSRLayer(decisions[i].layer.name, np.asarray(weights[decisions[i].layer.weight_name]),
@@ -45,7 +56,24 @@ def compute_masks(decisions: list[Decision], weights: dict[str, np.ndarray], geo
             rows[i] = unsupported_row(d.layer)
             continue
         rows[i] = layer_row(d, weights[d.layer.weight_name], masks[d.layer.weight_name], geometry) | rows[i]
+        if i in refused:
+            rows[i]["refused"] = True
     return masks, rows, pattern
+
+
+def _refuse_useless_specs(decisions, refused: set[int], specs: dict) -> None:
+    """A spec that every layer it was given refuses is a mistake (a group larger than any
+    weight), not a small layer: InputError, naming one refusal."""
+    by_spec: dict[str, list[int]] = {}
+    for i, spec in specs.items():
+        if spec is not None:
+            by_spec.setdefault(spec.text, []).append(i)
+    for text, members in by_spec.items():
+        if members and all(i in refused for i in members):
+            first = decisions[members[0]]
+            reason = first.reason.split(": ", 1)[-1].removesuffix(": kept dense")
+            raise InputError(f"{text} fits none of the {len(members)} layer(s) it was given "
+                             f"(layer {first.layer.name}: {reason})")
 
 
 def validate_masks(masks: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]],

@@ -19,6 +19,11 @@ from .layers import Layer
 MATRIX_KINDS = ("pw", "conv", "fc")
 
 
+class LayerRefused(Exception):
+    """A method cannot take this layer (its weight is too small for the method's unit, ...).
+    The mask step keeps the layer dense and reports why; the rest of the model is pruned."""
+
+
 @dataclass(frozen=True)
 class MethodSpec:
     name: str
@@ -87,8 +92,8 @@ def _group(selection):
         shape = spec.group or tuple(ctx.geometry.group)
         mat = ctx.layer.matrix(w)
         if shape[0] > mat.shape[0] or shape[1] > mat.shape[1]:
-            raise InputError(f"group {shape[0]}x{shape[1]} does not fit layer {ctx.layer.name} "
-                             f"(weight matrix {mat.shape[0]}x{mat.shape[1]})")
+            raise LayerRefused(f"group {shape[0]}x{shape[1]} does not fit its {mat.shape[0]}x{mat.shape[1]} "
+                               f"weight matrix: kept dense")
         return ctx.layer.from_matrix(groups.group_mask(mat, spec.ratio, shape, selection, spec.balanced))
     return fn
 

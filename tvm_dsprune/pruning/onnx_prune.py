@@ -75,6 +75,7 @@ def prune(model, output=None, *, dw=None, pw=None, fc=None, conv=None, group=Non
             mask_map, rows, pattern = compute_masks(decisions, weights, geometry, alpha)
             notes = unused_options(layers, decisions, {"dw": opts.dw, "pw": opts.pw, "fc": opts.fc,
                                                        "conv": opts.conv})
+        notes += kept_dense_notes(layers, rows)
 
         onnx_model.apply_masks(proto, mask_map)
         rep = {
@@ -91,6 +92,21 @@ def prune(model, output=None, *, dw=None, pw=None, fc=None, conv=None, group=Non
         }
         _write(out, proto, output, mask_map, masks, rep, report)
     return PruneResult(rep, mask_map, proto)
+
+
+def kept_dense_notes(layers, rows: list[dict]) -> list[str]:
+    """Notes for the layers left dense because their method cannot take them (a squeeze-excite
+    conv too small for the group shape) or because the graph computes their weight."""
+    notes = []
+    refused = [r["name"] for r in rows if r.get("refused")]
+    if refused:
+        notes.append(f"{len(refused)} layer(s) kept dense because their method cannot take them "
+                     f"(see their note): {', '.join(refused[:5])}{', ...' if len(refused) > 5 else ''}")
+    computed = [L.name for L in layers if L.unsupported.startswith("weight is computed")]
+    if computed:
+        notes.append(f"{len(computed)} layer(s) read a weight the graph computes (not a constant, nor one "
+                     f"through Identity / Cast): kept dense: {', '.join(computed[:5])}")
+    return notes
 
 
 def _copy(proto):

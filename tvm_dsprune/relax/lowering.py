@@ -25,20 +25,53 @@ class Lowered:
     sparse: str
     stage: str
     kernels: list[dict] = field(default_factory=list)     # call order: kernel and layer
+    frontend: list[str] = field(default_factory=list)     # what normalization changed (frontend/normalize.py)
 
 
 def import_onnx(proto, inputs: list[TensorInfo]):
-    """The ONNX model as a Relax module with static input shapes, the layer names attached."""
+    """The ONNX model (normalized: frontend/normalize.py) as a Relax module with static input
+    shapes, the layer names attached. A model that still computes a shape at run time is
+    refused here, with the op that does, not later in legalization."""
+    import contextlib
+    import io
+    import warnings
+
     from tvm.relax.frontend.onnx import from_onnx
 
     from ..frontend.onnx_model import layer_index
 
     try:
-        mod = from_onnx(proto, shape_dict={i.name: list(i.shape) for i in inputs}, keep_params_in_input=False)
+        # the importer re-runs onnx's checker (warnings) and prints the node it failed on: our
+        # message says it once
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            mod = from_onnx(proto, shape_dict={i.name: list(i.shape) for i in inputs}, keep_params_in_input=False)
     except Exception as err:  # noqa: BLE001 - the importer raises anything for unsupported graphs
         reraise_if_interrupt(err)
         raise InputError(f"the ONNX model cannot be imported into Relax: {type(err).__name__}: {err}") from None
+    dynamic = run_time_shapes(mod)
+    if dynamic:
+        raise InputError(f"the ONNX model computes {len(dynamic)} tensor shape(s) at run time that stay unknown "
+                         f"for static input shapes (first: {dynamic[0]}); TVM compiles static shapes only")
     return with_layer_names(mod, layer_index(proto))
+
+
+def run_time_shapes(mod) -> list[str]:
+    """The bindings of `main` whose tensor shape is not a constant, as `op -> shape`."""
+    from tvm import relax, tirx
+
+    out = []
+    for block in mod["main"].body.blocks:
+        for b in block.bindings:
+            ty = b.var.ty
+            if not isinstance(ty, relax.TensorType):
+                continue
+            dims = getattr(ty.shape, "values", None)
+            if dims is None or not all(isinstance(d, tirx.IntImm) for d in dims):
+                v = b.value
+                op = v.op.name if isinstance(v, relax.Call) and hasattr(v.op, "name") else type(v).__name__
+                out.append(f"{op} -> {ty.shape}")
+    return out
 
 
 def lower(model, target, *, sparse: str = "auto", input_shapes=None, batch: int = 1, database=None,
@@ -48,6 +81,8 @@ def lower(model, target, *, sparse: str = "auto", input_shapes=None, batch: int 
     targets.resolve takes; `database` a MetaSchedule database applied before the rules."""
     from .. import targets
     from ..frontend import onnx_model
+    from ..frontend import import_limits
+    from ..frontend.normalize import normalize, static_shapes
     from ..kernels.script import fast_inspect
     from .pipeline import run_stages, stage_passes
 
@@ -58,8 +93,10 @@ def lower(model, target, *, sparse: str = "auto", input_shapes=None, batch: int 
     inputs = onnx_inputs(proto, shapes, batch)
     target = targets.resolve(target)
     stages = stage_passes(target, sparse, database)
-    say(f"importing {len(proto.graph.node)} ONNX nodes")
-    mod = import_onnx(proto, inputs)
+    norm = normalize(proto, {i.name: i.shape for i in inputs})
+    import_limits.check(norm.proto, static_shapes(norm.proto))
+    say(f"importing {len(norm.proto.graph.node)} ONNX nodes" + "".join(f"; {s}" for s in norm.steps()))
+    mod = import_onnx(norm.proto, inputs)
     outputs = output_infos(mod, proto)
     say(f"sparsify, fuse and schedule for {target.name}")
 
@@ -67,7 +104,7 @@ def lower(model, target, *, sparse: str = "auto", input_shapes=None, batch: int 
         return with_kernel_calls(m) if stage == "schedule" else m
 
     mod = run_stages(mod, target, stages, stop_after, database, after)
-    return Lowered(mod, target, records(mod), inputs, outputs, sparse, stop_after, kernels(mod))
+    return Lowered(mod, target, records(mod), inputs, outputs, sparse, stop_after, kernels(mod), norm.steps())
 
 
 def output_infos(mod, proto) -> list[TensorInfo]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import tvm
 from tvm import relax
 
+from . import conv_transpose
 from .fast_math import legalize_map
 from .layer_records import check_sparse_mode
 from .sparsify_dense import SparsifyDense
@@ -27,6 +28,12 @@ def _backend(tvm_target):
     if "gpu" in tvm_target.keys:
         return gpu_generic.pipeline
     return cpu_generic.pipeline
+
+
+def legalize_overrides(tvm_target) -> dict:
+    """Our legalizations in place of TOPI's: the phase form of stride = kernel ConvTransposes
+    (conv_transpose.py), and on CPUs a vectorisable exp / sigmoid (fast_math.py)."""
+    return {"relax.nn.conv2d_transpose": conv_transpose.legalize, **(legalize_map(tvm_target) or {})}
 
 
 def schedule_rules(target) -> list:
@@ -52,7 +59,7 @@ def sparsify_passes(target, sparse: str = "auto") -> list:
     if target.is_gpu:
         lanes, width = (g.vector_width if target.family == "opencl" else 1), g.pixel_tile
     else:
-        from ..schedules.cpu.tiling import vector_lanes
+        from ..schedules.cpu.registers import vector_lanes
 
         lanes = width = vector_lanes(target.tvm())
     passes = [SparsifyDepthwise(g, target.cost, sparse, width, local_accumulator=local),
@@ -71,7 +78,7 @@ def stage_passes(target, sparse: str = "auto", database=None) -> dict[str, list]
     backend = _backend(tvm_target)
     prepare = [relax.transform.FoldBatchnormToConv2D(), relax.transform.DecomposeOpsForInference(),
                relax.transform.FoldConstant()]
-    fuse = [relax.transform.LegalizeOps(legalize_map(tvm_target)), relax.transform.AnnotateTIROpPattern(),
+    fuse = [relax.transform.LegalizeOps(legalize_overrides(tvm_target)), relax.transform.AnnotateTIROpPattern(),
             relax.transform.FoldConstant(), relax.transform.FuseOps(), relax.transform.FuseTIR()]
     tuned = [relax.transform.MetaScheduleApplyDatabase(enable_warning=False)] if database is not None else []
     return {"fuse": backend.library_dispatch_passes(tvm_target) + prepare + sparsify_passes(target, sparse) + fuse,

@@ -115,6 +115,18 @@ def lower_function(name: str, func, target):
     return lowered, sources
 
 
+def unique_param_names(func):
+    """The function with a distinct name for every parameter: launches are matched to buffers by
+    name, and a function with several outputs (a split) may name them alike. The TVMScript
+    printer gives every parameter a unique name; parsing its text back keeps them."""
+    import tvm
+
+    names = [p.name for p in func.params]
+    if len(set(names)) == len(names):
+        return func
+    return tvm.script.from_source(func.script())
+
+
 class OpenCLModel:
     """A Relax module, scheduled for an OpenCL target, executed on PoCL."""
 
@@ -133,7 +145,7 @@ class OpenCLModel:
         self.kernels: dict[str, object] = {}
         for gv, func in mod.functions_items():
             if isinstance(func, tirx.PrimFunc):
-                lowered, sources = lower_function(gv.name_hint, func, target)
+                lowered, sources = lower_function(gv.name_hint, unique_param_names(func), target)
                 self.funcs[gv.name_hint] = lowered
                 for kname, src in sources.items():
                     self.kernels[kname] = getattr(cl.Program(self.ctx, src).build(), kname)
@@ -194,10 +206,12 @@ class OpenCLModel:
                 v = b.value
                 if isinstance(v, relax.Call) and v.op.same_as(call_tir):
                     args = [value(a) for a in v.args[1].fields]
-                    ty = v.ty
-                    out = np.zeros([int(d) for d in ty.shape], str(ty.dtype))
-                    self.call(v.args[0].name_hint, [np.require(a, requirements="C") for a in args] + [out])
-                    env[b.var] = out
+                    tys = list(v.ty.fields) if isinstance(v.ty, relax.TupleType) else [v.ty]
+                    outs = [np.zeros([int(d) for d in t.shape], str(t.dtype)) for t in tys]
+                    self.call(v.args[0].name_hint, [np.require(a, requirements="C") for a in args] + outs)
+                    env[b.var] = outs if isinstance(v.ty, relax.TupleType) else outs[0]
+                elif isinstance(v, relax.TupleGetItem):
+                    env[b.var] = value(v.tuple_value)[v.index]
                 elif isinstance(v, relax.Call) and v.op.name in ("relax.reshape", "relax.flatten"):
                     env[b.var] = value(v.args[0]).reshape([int(d) for d in v.ty.shape])
                 elif isinstance(v, relax.Var):

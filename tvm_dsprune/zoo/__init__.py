@@ -14,9 +14,11 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from .db_detector import DBDetector
 from .efficientnet import EfficientNetB0
 from .mobilenet_v2 import MobileNetV2
 from .mobilenet_v3 import MobileNetV3Small
+from .shufflenet_v2 import ShuffleNetV2
 from .tiny import TinyDWNet
 
 
@@ -32,11 +34,15 @@ MODELS: dict[str, ZooEntry] = {e.name: e for e in [
     ZooEntry("mobilenet_v2", MobileNetV2, 224, "MobileNet-V2 1.0, 1000 classes"),
     ZooEntry("mobilenet_v3_small", MobileNetV3Small, 224, "MobileNet-V3-Small, 1000 classes"),
     ZooEntry("efficientnet_b0", EfficientNetB0, 224, "EfficientNet-B0, 1000 classes"),
+    ZooEntry("shufflenet_v2", ShuffleNetV2, 224, "ShuffleNet-V2 1.0x, 1000 classes (channel shuffle)"),
+    ZooEntry("db_mv3", DBDetector, 640, "DB text detector: MobileNet-V3-Large 0.5x + FPN + ConvTranspose head"),
     ZooEntry("tiny", TinyDWNet, 32, "tiny depthwise-separable net (C=40/72/88, 3x3/5x5/7x7), 10 classes"),
 ]}
 ALIASES = {"mobilenetv2": "mobilenet_v2", "mobilenet-v2": "mobilenet_v2",
            "mobilenetv3": "mobilenet_v3_small", "mobilenet-v3-small": "mobilenet_v3_small",
-           "efficientnet-b0": "efficientnet_b0", "efficientnetb0": "efficientnet_b0"}
+           "efficientnet-b0": "efficientnet_b0", "efficientnetb0": "efficientnet_b0",
+           "shufflenetv2": "shufflenet_v2", "shufflenet-v2": "shufflenet_v2", "shufflenet_v2_x1_0": "shufflenet_v2",
+           "det_mv3_db": "db_mv3", "db-mv3": "db_mv3"}
 
 
 def entry(name: str) -> ZooEntry:
