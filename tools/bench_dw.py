@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""Benchmark dense depthwise convs on this CPU: where the plane kernel replaces the dense schedule.
+"""Benchmark depthwise convs on this CPU: where the plane kernel replaces the dense schedule, and
+what the DR kernel gains at DEPrune's 78%.
 
     python tools/bench_dw.py [--rounds 5] [--json out.json]
 
 For the depthwise conv + ReLU6 layers of MobileNet-V2 and EfficientNet-B0 at 224x224 (unpruned
 weights), times onnxruntime, TVM's dense depthwise schedule, and the DR kernel's CPU form with
-every tap kept (the plane kernel: padded rows, tap offsets, register row tiles). The CPU cost
-model's `dw_planes_from` (schedules/cpu/__init__.py) comes from this table: the plane kernel runs
-a dense depthwise conv wherever it wins. All systems of a round run in one fresh process
+every tap kept (the plane kernel: padded rows, tap offsets, register row tiles), and the DR kernel
+on the same layer pruned to 22% of its taps (each channel's largest, as a balanced DCP keeps
+them). The CPU cost model (schedules/cpu/__init__.py) comes from this table: the plane kernel
+runs a dense depthwise conv wherever it wins, and the DR kernel a pruned one. All systems of a round run in one fresh process
 (tvm_dsprune.bench.timing.isolated); medians over rounds. Every TVM result is checked against
 onnxruntime first. Prints a markdown table for BENCHMARKS.md.
 """
@@ -45,6 +47,17 @@ def layer_onnx(weight: np.ndarray, bias: np.ndarray, hw: int, stride: int) -> by
     return m.SerializeToString()
 
 
+def keep_largest(w: np.ndarray, keep: float) -> np.ndarray:
+    """Every channel keeps its `keep` share of taps with the largest magnitude (at least one)."""
+    c, _, k, _ = w.shape
+    n = max(1, round(keep * k * k))
+    flat = w.reshape(c, k * k)
+    order = np.argsort(-np.abs(flat), axis=1)[:, :n]
+    mask = np.zeros_like(flat, bool)
+    np.put_along_axis(mask, order, True, axis=1)
+    return (flat * mask).reshape(w.shape).astype("float32")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
@@ -60,7 +73,8 @@ def main(argv=None) -> int:
     spec = schedules.lookup("llvm")
     no_planes = dataclasses.replace(spec, cost=dataclasses.replace(spec.cost, dw_planes_from=0))
     always = dataclasses.replace(spec, cost=dataclasses.replace(spec.cost, dw_planes_from=1))
-    forms = {"TVM dense schedule": (no_planes, None), "TVM plane kernel": (always, "every tap")}
+    forms = {"TVM dense schedule": (no_planes, None), "TVM plane kernel": (always, "every tap"),
+             "TVM DR 78%": (spec, "DR g")}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -71,13 +85,17 @@ def main(argv=None) -> int:
             x = rng.standard_normal((1, c, hw, hw)).astype("float32")
             data = layer_onnx(w, b, hw, stride)
             (work / f"{i}.onnx").write_bytes(data)
+            (work / f"{i}p.onnx").write_bytes(layer_onnx(keep_largest(w, 0.22), b, hw, stride))
             systems = {"onnxruntime": ("onnxruntime", work / f"{i}.onnx")}
             ref = ort_session(data).run(None, {"x": x})[0]
             name = f"{c} {k}x{k}/s{stride} @{hw}"
             for form, (target, fmt) in forms.items():
                 tar = work / f"{i}-{form[4:9]}.tar"
-                result = compile(work / f"{i}.onnx", target, tar, sparse="auto")
-                err = relative_error(LoadedModel(tar)({"x": x})["z"], ref)
+                pruned = fmt == "DR g"
+                model = work / f"{i}{'p' if pruned else ''}.onnx"
+                result = compile(model, target, tar, sparse="on" if pruned else "auto")
+                want = ort_session(model.read_bytes()).run(None, {"x": x})[0] if pruned else ref
+                err = relative_error(LoadedModel(tar)({"x": x})["z"], want)
                 if err > 1e-4:
                     raise SystemExit(f"{form} {name}: relative error {err:.1e} vs onnxruntime")
                 got = result.report["layers"][0].get("format", "")
@@ -92,12 +110,13 @@ def main(argv=None) -> int:
                   file=sys.stderr, flush=True)
     cols = ["onnxruntime"] + list(forms)
     print(f"\n{cpu_count()} threads, {args.rounds} rounds, medians in us; planes/dense: the plane "
-          "kernel's time over the dense schedule's\n")
-    print("| depthwise conv | out pixels | " + " | ".join(cols) + " | planes/dense |")
-    print("|---" * (3 + len(cols)) + "|")
+          "kernel's time over the dense schedule's; DR 78%/best dense: the pruned layer's time over "
+          "the faster dense form's\n")
+    print("| depthwise conv | out pixels | " + " | ".join(cols) + " | planes/dense | DR 78%/best dense |")
+    print("|---" * (4 + len(cols)) + "|")
     for r in rows:
         print(f"| {r['layer']} | {r['out_pixels']} | " + " | ".join(f"{r[c] * 1e3:.0f}" for c in cols)
-              + f" | {r[cols[2]] / r[cols[1]]:.2f} |")
+              + f" | {r[cols[2]] / r[cols[1]]:.2f} | {r[cols[3]] / min(r[cols[1]], r[cols[2]]):.2f} |")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0
