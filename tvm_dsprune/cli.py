@@ -163,7 +163,7 @@ def add_compile(sub) -> None:
     p.add_argument("--target-host", help="host of a GPU target: llvm, or a JSON dict (default: the target's own)")
     p.add_argument("--sparse", choices=SPARSE_MODES, default="auto",
                    help="auto: sparse where the cost model says it is faster (default); on: every pruned "
-                        "layer; off: all dense")
+                        "layer; off: all dense (on a CPU, dense depthwise convs may run the plane kernel with every tap)")
     p.add_argument("--input-shape", action="append", metavar="NAME:SHAPE",
                    help="static input shape, e.g. input:1x3x224x224 (repeatable)")
     p.add_argument("--batch", type=int, default=1, help="value of a symbolic batch dimension (default 1)")
