@@ -9,7 +9,7 @@ def write_database(folder, model, target="llvm", limit=None, sparse="auto", run_
     from tvm.s_tir import meta_schedule as ms
 
     from tvm_dsprune.relax.lowering import lower
-    from tvm_dsprune.tuning.space import collection_rule, is_tunable
+    from tvm_dsprune.tuning.space import collection_rule, is_tunable, sample
     from tvm_dsprune.tuning.tasks import extract
 
     low = lower(model, target, sparse=sparse, stop_after="fuse")
@@ -22,8 +22,8 @@ def write_database(folder, model, target="llvm", limit=None, sparse="auto", run_
         rule, sch = collection_rule(task.func, tt, rules)
         if rule is None:
             continue
-        sample = rule.apply(task.func, tt, True)
-        sch = sample if sample is not None and is_tunable(sample) else sch
+        drawn = sample(rule, task.func, tt, True)
+        sch = drawn if drawn is not None and is_tunable(drawn) else sch
         workload = db.commit_workload(task.mod)
         db.commit_tuning_record(ms.database.TuningRecord(
             sch.trace, workload, [run_secs], tt, ms.arg_info.ArgInfo.from_prim_func(task.func)))
