@@ -57,6 +57,12 @@ class Loopback:
     key: str
     tracker: subprocess.Popen
     servers: list[subprocess.Popen] = field(default_factory=list)
+    logs: list[str] = field(default_factory=list)          # each server's output
+
+    def sessions(self, i: int) -> int:
+        """Modules server `i` has loaded (one per measurement session)."""
+        with open(self.logs[i]) as f:
+            return sum(1 for line in f if "load_module" in line)
 
     @property
     def address(self) -> str:
@@ -88,13 +94,17 @@ def tracker_with_servers(count: int, key: str, folder, wait: float = 300.0):
                 if time.monotonic() > deadline or tracker.poll() is not None:
                     raise RuntimeError(f"the RPC tracker did not start: see {logs.name}")
                 time.sleep(1)
-        for _ in range(count):
+        for i in range(count):
             sp = free_port()
+            lb.logs.append(os.path.join(folder, f"rpc_server{i}.log"))
+            server_log = open(lb.logs[-1], "w")
             lb.servers.append(_start(["tvm.exec.rpc_server", "--host", "127.0.0.1", "--port", str(sp),
-                                      "--port-end", str(sp + 1), "--tracker", lb.address, "--key", key], logs))
+                                      "--port-end", str(sp + 1), "--tracker", lb.address, "--key", key],
+                                     server_log))
+            server_log.close()                  # the server holds its own copy
         while lb.registered() < count:
             if time.monotonic() > deadline or any(s.poll() is not None for s in lb.servers):
-                raise RuntimeError(f"the RPC servers did not register: see {logs.name}")
+                raise RuntimeError(f"the RPC servers did not register: see {', '.join(lb.logs)}")
             time.sleep(1)
         yield lb
     finally:
