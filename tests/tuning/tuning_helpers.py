@@ -4,8 +4,9 @@ MetaSchedule's JSONDatabase, as `tune` commits them."""
 from pathlib import Path
 
 
-def write_database(folder, model, target="llvm", limit=None, sparse="auto", run_secs=1e-4):
-    """A database for the first `limit` tasks of `model`; returns the task names it holds."""
+def write_database(folder, model, target="llvm", limit=None, sparse="auto", run_secs=1e-4, sparse_only=False):
+    """A database for the first `limit` tasks of `model` (of its sparse kernels: those measured on
+    their format arrays); returns the task names it holds."""
     from tvm.s_tir import meta_schedule as ms
 
     from tvm_dsprune.relax.lowering import lower
@@ -18,7 +19,8 @@ def write_database(folder, model, target="llvm", limit=None, sparse="auto", run_
     Path(folder).mkdir(parents=True, exist_ok=True)
     db = ms.database.JSONDatabase(work_dir=str(folder))
     names = []
-    for task in extract(low)[:limit]:
+    tasks = [t for t in extract(low) if t.arrays is not None or not sparse_only]
+    for task in tasks[:limit]:
         rule, sch = collection_rule(task.func, tt, rules)
         if rule is None:
             continue
