@@ -60,6 +60,8 @@ def test_bad_input_is_one_message_and_no_folder(zoo_onnx, tmp_path, other_cpu_db
          "--rpc-tracker needs --rpc-key"),
         (["--trials", "4", "--tuning-records", tmp_path / "new6", "--target",
           '{"kind": "llvm", "mtriple": "aarch64-linux-gnu"}'], "measure on a board with --rpc-tracker"),
+        (["--trials", "4", "--tuning-records", tmp_path / "new7", "--target", "cuda"],
+         "this machine has no cuda device to measure on"),
     ]
     for args, message in cases:
         res, seconds = tune_cli(model, *args, cwd=tmp_path)
@@ -68,7 +70,7 @@ def test_bad_input_is_one_message_and_no_folder(zoo_onnx, tmp_path, other_cpu_db
         assert err.count("\n") == 0 and "Traceback" not in res.stderr, err
         assert message in err, (message, err)
         assert seconds < 60, (args, seconds)
-    assert not any((tmp_path / f"new{i}").exists() for i in range(7))
+    assert not any((tmp_path / f"new{i}").exists() for i in range(8))
     assert (corrupt / RECORDS).read_text().startswith("{oops")       # a bad database is not touched
 
 

@@ -6,6 +6,10 @@ model's time) has been falling fastest. A task stops when its share of the budge
 its space is exhausted; the run stops when the budget is spent or a stop was requested (signal,
 time budget). Stopping returns no task: MetaSchedule then waits for the batches still being
 measured and commits their records, so nothing measured is lost.
+
+MetaSchedule builds the next batch while the last one is being measured. On this machine's
+cores that would time kernels against the compiler: when measuring locally (`exclusive`), each
+batch is measured before the next one is built. Boards measure while the host builds.
 """
 from __future__ import annotations
 
@@ -17,9 +21,11 @@ from tvm.s_tir.meta_schedule.task_scheduler import PyTaskScheduler
 
 @derived_object
 class ModelScheduler(PyTaskScheduler):
-    def __init__(self, budget, weights: list[float], alpha: float = 0.2, window: int = 3, seed: int = 0):
+    def __init__(self, budget, weights: list[float], alpha: float = 0.2, window: int = 3, seed: int = 0,
+                 exclusive: bool = True):
         super().__init__()
         self.budget = budget
+        self.exclusive = exclusive           # measure alone: no build while a batch is timed here
         self.weights = weights
         self.alpha, self.window = alpha, window
         self.rng = random.Random(seed)
@@ -56,7 +62,10 @@ class ModelScheduler(PyTaskScheduler):
         outer = self._outer()
         n = len(outer.tasks_)
         for i in range(n):               # commit (and show) every batch measured by now
-            outer.touch_task(i)
+            if self.exclusive:
+                self._join(outer, i)
+            else:
+                outer.touch_task(i)
         if self.budget.stopping or self.budget.left() <= 0:
             return -1
         while self.round < n:

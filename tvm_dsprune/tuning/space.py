@@ -20,6 +20,7 @@ it is read): a rule whose trace does not is left out of the search, with a warni
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 
 from ..errors import InputError
@@ -94,21 +95,58 @@ def collection_rule(func, tvm_target, rules):
     return None, None
 
 
+class _RuleFailures(logging.Handler):
+    """Collects what a rule logs when it fails (outside strict mode it logs and declines)."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record) -> None:
+        self.messages.append(record.getMessage())
+
+
+_told: set[str] = set()        # rules whose failing knob values were reported in this process
+_drawing = threading.Lock()   # MetaSchedule draws from several threads; the log capture is one at a time
+
+
+def _tell_once(rule, what: str) -> None:
+    name = _rule_name(rule)
+    if name not in _told:
+        _told.add(name)
+        log.warning("schedule rule %s fails on some of its knob values (%s); those draws are skipped", name, what)
+
+
 def sample(rule, func, tvm_target, tunable: bool = True, attempts: int = SAMPLE_ATTEMPTS):
     """`rule`'s schedule of `func`, or None. With tunable=True the knobs are drawn at random and
-    a rule may fail on some of their values (a bug of the rule, logged): a failed draw is drawn
-    again, up to `attempts` times, so that one bad knob value does not cost the task its space."""
+    a rule may fail on some of their values (a bug of the rule, reported once): a failed draw is
+    drawn again, up to `attempts` times, so that one bad knob value does not cost the task its
+    space."""
+    with _drawing:
+        return _sample(rule, func, tvm_target, tunable, attempts)
+
+
+def _sample(rule, func, tvm_target, tunable: bool, attempts: int):
+    rules_log = logging.getLogger("tvm_dsprune.schedules")
     for _ in range(attempts if tunable else 1):
+        caught = _RuleFailures()
+        rules_log.addHandler(caught)
+        propagate, rules_log.propagate = rules_log.propagate, False
         try:
             out = rule.apply(func, tvm_target, tunable)
         except Exception as err:  # noqa: BLE001 - strict mode raises a rule's failure; here it is a bad draw
             reraise_if_interrupt(err)
-            log.warning("schedule rule %s failed on %s knob values (%s: %s)", _rule_name(rule),
-                        "some" if tunable else "its default", type(err).__name__,
-                        str(err).strip().splitlines()[-1] if str(err).strip() else "")
+            _tell_once(rule, f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}")
             continue
+        finally:
+            rules_log.removeHandler(caught)
+            rules_log.propagate = propagate
+        if caught.messages:
+            _tell_once(rule, caught.messages[-1])
         if out is not None:
             return out
+        if not caught.messages:
+            return None               # the rule does not apply: drawing again changes nothing
     return None
 
 

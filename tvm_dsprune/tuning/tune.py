@@ -165,6 +165,12 @@ def tune(model, target="llvm", trials: int = 200, tuning_records="tuning-records
     if tgt.is_cross and tracker is None:
         raise InputError(f"target {describe_target(want)} runs on another architecture than this machine: "
                          "measure on a board with --rpc-tracker HOST:PORT --rpc-key KEY")
+    if tgt.is_gpu and tracker is None:
+        import tvm
+
+        if not tvm.device(tgt.device).exist:
+            raise InputError(f"target {describe_target(want)}: this machine has no {tgt.device} device to measure on; "
+                             "measure on a board with --rpc-tracker HOST:PORT --rpc-key KEY")
     files = _prepare_folder(folder, want)
     if tracker is not None:
         from .rpc import servers
@@ -262,7 +268,7 @@ def _run(folder, files, tasks, spaces, tgt, tracker, builder, trials, trials_per
                                        search_strategy=search, task_name=task.name, rand_state=seed + i + 1,
                                        num_threads=targets.cpu_count()))
     weights = [float(t.weight) for t in tasks]
-    scheduler = ModelScheduler(budget, weights, seed=seed)
+    scheduler = ModelScheduler(budget, weights, seed=seed, exclusive=not remote)
     callbacks = [ms.measure_callback.AddToDatabase(), ms.measure_callback.RemoveBuildArtifact(),
                  ms.measure_callback.UpdateCostModel(), Progress(budget, labels, say)]
     # One XGBoost thread: its OpenMP threads spin against the builders and other processes (on two
