@@ -47,7 +47,7 @@ def test_stopped_runs_lose_nothing_and_a_rerun_reaches_the_total(zoo_onnx, tmp_p
     assert rc == 130, out
     assert "SIGINT: stopping after the batch being measured" in out and "Traceback" not in out
     first = record_lines(db)
-    assert 3 <= len(first) < TRIALS
+    assert 1 <= len(first) < TRIALS           # a batch: 3 trials, or 1 for a task whose space is one schedule
     assert f"{len(first)} of {TRIALS} trials in {db}" in out
 
     rc, out = tune_stopped_by(model, db, signal.SIGTERM, group=False)

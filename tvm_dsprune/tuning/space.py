@@ -6,7 +6,8 @@ knobs with SampleCategorical) the rule is the space: MetaSchedule searches the r
 Otherwise the space is MetaSchedule's default for the target (post-order-apply of the target's
 schedule rules: multi-level tiling, parallel / vectorize / unroll). A rule that gains knobs is
 picked up as it is. `mode` forces either: "collection" (the rule, tunable or not; MetaSchedule's
-space where no rule applies) or "metaschedule".
+space where no rule applies) or "metaschedule" (except for a function whose loops depend on
+data, which MetaSchedule's space cannot schedule: its rule's schedule, fixed).
 
 Either way the task's first trial measures the collection's own schedule (the rule called with
 tunable=False, what a build without records runs): the database then holds the untuned
@@ -187,6 +188,7 @@ def choose(task, tvm_target, rules, mode: str = "auto") -> Space:
                 return Space("collection", _rule_name(rule), rule_space(rule, tvm_target), seed)
             log.warning("%s: the design space of rule %s does not replay from JSON; MetaSchedule's "
                         "space instead", task.name, _rule_name(rule))
-        elif mode == "collection" or has_dynamic_loops(func):
-            return Space("collection", _rule_name(rule), rule_space(rule, tvm_target, False), seed, search=False)
+    # MetaSchedule's space rejects data-dependent loops: such a function keeps its rule's schedule
+    if rule is not None and (mode == "collection" or has_dynamic_loops(func)):
+        return Space("collection", _rule_name(rule), rule_space(rule, tvm_target, False), seed, search=False)
     return Space("metaschedule", _rule_name(rule) if rule is not None else None, metaschedule_space(), seed)
