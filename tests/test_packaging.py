@@ -1,4 +1,4 @@
-"""pyproject lists packages by hand (schedules/ is mapped in): every folder must be there."""
+"""pyproject lists packages by hand (schedules/ and tuning_logs/ are mapped in): every folder must be there."""
 import tomllib
 from pathlib import Path
 
@@ -10,6 +10,7 @@ def test_every_package_folder_is_listed():
     found = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "tvm_dsprune").rglob("__init__.py")}
     found |= {"tvm_dsprune.schedules" + "".join("." + x for x in p.parent.relative_to(REPO / "schedules").parts)
               for p in (REPO / "schedules").rglob("__init__.py")}
+    found |= {"tvm_dsprune.tuning_logs" for p in (REPO / "tuning_logs").glob("__init__.py")}
     assert found == listed
 
 

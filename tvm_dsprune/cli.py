@@ -172,7 +172,11 @@ def add_compile(sub) -> None:
                         "code for a board is packed as object files that the board links when it loads them)")
     p.add_argument("--cross-compiler-options", metavar="OPTS",
                    help="extra options for the cross compiler, one string, e.g. '-static-libstdc++'")
-    p.add_argument("--tuning-records", metavar="DIR", help="MetaSchedule database to apply")
+    p.add_argument("--tuning-records", metavar="DIR",
+                   help="MetaSchedule database to apply (from `tvm-dsprune tune`); default: the databases "
+                        "shipped in tuning_logs/ for this very target, if any")
+    p.add_argument("--no-tuning-logs", action="store_true",
+                   help="leave the shipped tuning databases out: the collection's schedules alone")
     p.add_argument("--report", metavar="JSON", help="write the per-layer compile report here")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     p.set_defaults(func=cmd_compile)
@@ -185,10 +189,13 @@ def cmd_compile(args) -> int:
     if args.batch < 1:
         raise InputError(f"--batch {args.batch}: must be at least 1")
     say = (lambda m: None) if args.quiet else (lambda m: print(f"... {m}", flush=True))
+    if args.tuning_records and args.no_tuning_logs:
+        raise InputError("--tuning-records and --no-tuning-logs: give one or the other")
+    records = False if args.no_tuning_logs else args.tuning_records
     result = compile(args.model, args.target, args.output, sparse=args.sparse, input_shapes=args.input_shape,
                      batch=args.batch, target_host=args.target_host, cross_compiler=args.cross_compiler,
                      cross_compiler_options=args.cross_compiler_options, report=args.report,
-                     tuning_records=args.tuning_records, progress=say)
+                     tuning_records=records, progress=say)
     table = format_report(result.report)
     print(table if not args.quiet else table.split("\n\n")[-1])
     if result.package is not None and result.package.suffix == ".so":
@@ -221,6 +228,80 @@ def open_session(args):
 
     return rpc.connect(args.rpc_tracker, args.rpc_key, args.rpc_host, args.rpc_port, priority=args.rpc_priority,
                        session_timeout=args.rpc_session_timeout, wait=args.rpc_wait)
+
+
+EPILOG_TUNE = """\
+The tasks are the fused functions `compile` schedules (same import, sparsify passes and fusion).
+A task whose collection rule has knobs is tuned over them; every other task over MetaSchedule's
+own space for the target (--space forces either). Each task's first trial measures the
+collection's own schedule, so `compile` applies a tuned schedule only where one measured faster.
+Trials go to the tasks by their share of the model's time (MetaSchedule's gradient scheduler),
+with the XGBoost cost model; the database is TVM's JSON format, tagged with the target.
+
+Resumable: running the same command again continues to --trials (the records already in DIR
+count). Ctrl-C / SIGTERM stop after the batch being measured and keep every record.
+
+examples:
+  tvm-dsprune tune m.onnx --target llvm --trials 400 --tuning-records m-tuned/
+  tvm-dsprune compile m.onnx --target llvm --tuning-records m-tuned/ -o m.tar
+  tvm-dsprune tune m.onnx --trials 800 --tuning-records m-tuned/ --rpc-tracker 127.0.0.1:9190 --rpc-key cpu
+  tvm-dsprune tune m.onnx --target '{"kind": "llvm", "mtriple": "aarch64-linux-gnu"}' --trials 400 \\
+      --tuning-records board/ --rpc-tracker 10.0.0.2:9190 --rpc-key rk3399 --cross-compiler aarch64-linux-gnu-g++
+"""
+
+
+def add_tune(sub) -> None:
+    from .tuning.space import SPACE_MODES
+
+    p = sub.add_parser("tune", help="auto-tune a model's kernels with MetaSchedule into a database compile applies",
+                       description="Tune every fused function of a (pruned) ONNX model for a target with "
+                                   "MetaSchedule (evolutionary search, XGBoost cost model) and write the "
+                                   "measured schedules to a MetaSchedule JSON database.",
+                       epilog=EPILOG_TUNE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="ONNX model (pruned or not)")
+    p.add_argument("--target", default="llvm", help="llvm (this CPU), another registered target, or a TVM target JSON dict")
+    p.add_argument("--target-host", help="host of a GPU target (as for compile)")
+    p.add_argument("--trials", type=int, required=True, help="trials the database must hold for this model (in all)")
+    p.add_argument("--tuning-records", metavar="DIR", required=True,
+                   help="database folder: created, or continued when it holds records for this target")
+    p.add_argument("--sparse", choices=SPARSE_MODES, default="auto", help="as for compile (the same kernels are tuned)")
+    p.add_argument("--input-shape", action="append", metavar="NAME:SHAPE", help="as for compile")
+    p.add_argument("--batch", type=int, default=1, help="as for compile")
+    p.add_argument("--space", choices=SPACE_MODES, default="auto",
+                   help="auto: a collection rule's knobs where it has some, else MetaSchedule's space; "
+                        "collection or metaschedule: that one for every task")
+    p.add_argument("--trials-per-task", type=int, metavar="N", help="at most N trials per task")
+    p.add_argument("--trials-per-round", type=int, metavar="N", help="batch size (default: from --trials and the tasks)")
+    p.add_argument("--time-budget", type=float, metavar="MINUTES", help="stop after this long (run again to continue)")
+    p.add_argument("--rpc-tracker", metavar="HOST:PORT", help="measure on the boards of this TVM RPC tracker")
+    p.add_argument("--rpc-key", metavar="KEY", help="the key the boards registered with")
+    p.add_argument("--rpc-workers", type=int, metavar="N", help="measurements at once (default: the servers with the key)")
+    p.add_argument("--cross-compiler", metavar="CC", help="C++ compiler that links candidates for a board of another architecture")
+    p.add_argument("--builders", type=int, metavar="N", help="local build processes (default: the CPUs)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--json", metavar="FILE", help="write the per-task summary as JSON")
+    p.set_defaults(func=cmd_tune)
+
+
+def cmd_tune(args) -> int:
+    from .tuning.tune import tune, write_summary
+
+    if args.batch < 1:
+        raise InputError(f"--batch {args.batch}: must be at least 1")
+    if args.time_budget is not None and args.time_budget <= 0:
+        raise InputError(f"--time-budget {args.time_budget}: must be positive (minutes)")
+    result = tune(args.model, args.target, args.trials, args.tuning_records, sparse=args.sparse,
+                  input_shapes=args.input_shape, batch=args.batch, target_host=args.target_host, space=args.space,
+                  rpc_tracker=args.rpc_tracker, rpc_key=args.rpc_key, rpc_workers=args.rpc_workers,
+                  cross_compiler=args.cross_compiler, trials_per_task=args.trials_per_task,
+                  time_budget=args.time_budget * 60 if args.time_budget else None,
+                  trials_per_round=args.trials_per_round, builders=args.builders, seed=args.seed,
+                  progress=lambda m: print(m, flush=True))
+    if args.json:
+        write_summary(result, args.json)
+    if result.stopped and result.stopped.startswith("stopped by"):
+        return 130
+    return 0
 
 
 def add_run(sub) -> None:
@@ -404,7 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "compiled to sparse kernels with Apache TVM.")
     parser.add_argument("--version", action="version", version=f"tvm-dsprune {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (add_demo, add_zoo, add_prune, add_compile, add_run, add_bench, add_profile, add_targets):
+    for add in (add_demo, add_zoo, add_prune, add_compile, add_tune, add_run, add_bench, add_profile, add_targets):
         add(sub)
     return parser
 

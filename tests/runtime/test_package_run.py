@@ -145,7 +145,7 @@ def test_cli_compile_errors_are_one_line(tmp_path, capsys):
 def test_tuning_records_for_another_target_are_refused(zoo_onnx, tmp_path):
     db = tmp_path / "db"
     db.mkdir()
-    (db / "database_workload.json").write_text("")
+    (db / "database_workload.json").write_text(json.dumps(["0", "AAAA"]) + "\n")
     (db / "database_tuning_record.json").write_text(json.dumps([0, [[], [1e-5], {"kind": "cuda", "arch": "sm_80"}, []]]) + "\n")
     with pytest.raises(InputError, match="are for target kind='cuda', not 'llvm'"):
         compile(zoo_onnx("tiny"), "llvm", tmp_path / "m.tar", tuning_records=db)

@@ -84,6 +84,9 @@ def prepare(model: str, preset: str, workdir, say=lambda m: None, tuning_records
     say(f"      {cs['sparse']} of {cs['layers']} conv/dense layers run sparse"
         + (f" ({', '.join(f'{k} {v}' for k, v in cs['by_op'].items() if v)})" if cs["sparse"] else "")
         + (f", {cs['compact']} compact" if cs["compact"] else ""))
+    if pruned.report.get("tuning_records") or pruned.report.get("tuning_hint"):   # shipped or given databases
+        say("      " + (f"tuning records: {pruned.report['tuning_records']}, {cs['tuned']} layers tuned"
+                        if pruned.report.get("tuning_records") else pruned.report["tuning_hint"]))
     say("[5/6] check against onnxruntime on the same input")
     feed = run.feed()
     for key, onnx_path, pkg in (("dense", run.dense_onnx, run.dense_package),

@@ -39,6 +39,9 @@ def compile(model, target="llvm", output=None, *, sparse: str = "auto", input_sh
     output: NAME.tar, the package (library and meta.json, what `run` loads), or NAME.so, the
         bare shared library (tvm.runtime.load_module + relax.VirtualMachine).
     report: also write the compile report (JSON) here. progress: a callable(str) for status.
+    tuning_records: a MetaSchedule database folder (from `tune`) applied before the collection's
+        rules; None: the databases shipped in tuning_logs/ for this very target, if any; False:
+        none (the collection's schedules alone).
     Output paths and the tools the build calls are checked before any work; every output is
     written, or none.
     """
@@ -59,11 +62,11 @@ def compile(model, target="llvm", output=None, *, sparse: str = "auto", input_sh
         raise InputError("--cross-compiler-options needs --cross-compiler")
     with output_set(output, report) as out:          # every output checked before the work
         check_tools(target, cross_compiler, form)
-        database = None
-        if tuning_records:
-            from ..tuning.database import open_database
-
-            database = open_database(tuning_records, target)
+        database, tuning, hint = tuning_database(tuning_records, target)
+        if tuning:
+            say(f"tuning records: {tuning}")
+        elif hint:
+            say(hint)
         # An OpenCL package carries its scheduled module (kernels replayed on PoCL): stop there, keep it.
         scheduled = None
         low = lower(model, target, sparse=sparse, input_shapes=input_shapes, batch=batch, database=database,
@@ -79,7 +82,9 @@ def compile(model, target="llvm", output=None, *, sparse: str = "auto", input_sh
                                    f"{', '.join(unbound[:5])}")
         say("building")
         ex = _build(low.mod, target)
-        rep = make_report(low.records, target.name, sparse, low.frontend)
+        rep = make_report(low.records, target.name, sparse, low.frontend, low.kernels, tuning)
+        if hint:
+            rep["tuning_hint"] = hint
         meta = {"target": target.as_dict(), "target_name": target.name, "target_host": target.host_dict(),
                 "inputs": [i.as_dict() for i in low.inputs], "outputs": [o.as_dict() for o in low.outputs],
                 "sparse": sparse, "report": rep, "kernels": low.kernels,
@@ -117,3 +122,17 @@ def _build(mod, target):
                  if ln.strip() and not ln.strip().startswith(("File ", "Traceback"))]
         what = ": ".join(ln.rstrip(":") for ln in lines[:2]) or type(err).__name__
         raise CompileError(f"TVM cannot build the model for {target.name}: {what}") from None
+
+
+def tuning_database(tuning_records, target):
+    """(database or None, what it is, a hint when there is none) for compile's
+    `tuning_records` argument (see compile)."""
+    if tuning_records is False:
+        return None, None, None
+    if tuning_records is None:
+        from ..tuning.shipped import open_shipped
+
+        return open_shipped(target)
+    from ..tuning.database import open_database
+
+    return open_database(tuning_records, target), str(tuning_records), None

@@ -1,27 +1,36 @@
-"""The compile report: one row per conv / dense layer (dense, sparse or compact, and why)."""
+"""The compile report: one row per conv / dense layer (dense, sparse or compact, and why; tuned
+or the collection's schedule)."""
 from __future__ import annotations
 
 
-def make_report(records, target_name: str, sparse: str, frontend=()) -> dict:
-    """frontend: what normalizing the model changed before import (frontend/normalize.py)."""
+def make_report(records, target_name: str, sparse: str, frontend=(), kernels=None, tuning: str | None = None) -> dict:
+    """frontend: what normalizing the model changed before import (frontend/normalize.py).
+    `kernels`: the kernel table (kernel -> layer, tuned) of the lowered module; `tuning`: the
+    tuning records applied (a description), None when none were."""
+    tuned_layers = {k["layer"] for k in kernels or () if k.get("tuned") and k.get("layer")}
     rows = [r.as_dict() for r in records]
     for r in rows:
         r.pop("position", None)
+        r["schedule"] = "tuned" if r["name"] in tuned_layers else "rules"
     sparse_rows = [r for r in rows if r["decision"] == "sparse"]
     return {"target": target_name, "sparse_mode": sparse, "frontend": list(frontend), "layers": rows,
+            "tuning_records": tuning,
             "summary": {"layers": len(rows), "sparse": len(sparse_rows),
                         "compact": sum(1 for r in rows if r["decision"] == "compact"),
                         "dense_pruned": sum(1 for r in rows if r["decision"] == "dense" and r["density"] < 1.0),
+                        "tuned": sum(1 for r in rows if r["schedule"] == "tuned"),
+                        "tuned_kernels": sum(1 for k in kernels or () if k.get("tuned")),
+                        "kernels": len(kernels or ()),
                         "by_op": {op: sum(1 for r in sparse_rows if r["op"] == op) for op in ("dw", "pw", "conv", "fc")}}}
 
 
 def format_report(rep: dict) -> str:
-    head = ("layer", "op", "shape", "density", "kernel", "format / reason")
+    head = ("layer", "op", "shape", "density", "kernel", "schedule", "format / reason")
     rows = []
     for r in rep["layers"]:
         detail = r["reason"] if r["decision"] == "dense" else r["format"]
         rows.append((r["name"], r["op"], "x".join(map(str, r["shape"])), f"{r['density']:.2f}",
-                     r["decision"], detail))
+                     r["decision"], r.get("schedule", "rules"), detail))
     widths = [min(max(len(h), *(len(x[i]) for x in rows)) if rows else len(h), 48 if i == 0 else 200)
               for i, h in enumerate(head)]
 
@@ -38,5 +47,14 @@ def format_report(rep: dict) -> str:
     lines.append(f"\n{s['sparse']} of {s['layers']} conv/dense layers sparse "
                  f"({', '.join(f'{k} {v}' for k, v in s['by_op'].items() if v) or 'none'}); "
                  + (f"{s['compact']} compact (dense kernel on the kept filters); " if s["compact"] else "")
-                 + f"{s['dense_pruned']} pruned layers kept dense")
+                 + f"{s['dense_pruned']} pruned layers kept dense; " + tuning_line(rep))
     return "\n".join(lines)
+
+
+def tuning_line(rep: dict) -> str:
+    """One line on the tuning records a build used (the report's `tuning_records`)."""
+    s = rep["summary"]
+    if not rep.get("tuning_records"):
+        return "no tuning records (the collection's schedules)"
+    return (f"{s.get('tuned', 0)} of {s['layers']} layers tuned ({s.get('tuned_kernels', 0)} of "
+            f"{s.get('kernels', 0)} kernels) from {rep['tuning_records']}")

@@ -116,15 +116,18 @@ def with_records(mod, new: list[LayerRecord]):
 
 
 def kernel_calls(mod) -> list[dict]:
-    """Every call_tir of `main`, in call order: the kernel and the layer it computes. The layer
-    comes from the function's `dsprune.layer`; else from a constant argument that the passes
-    named after a layer (its weight, the kept filters of a compact layer, a sparse kernel's
-    format arrays: FuseTIR keeps no attributes); for the row scatter of a compact layer, from
-    the call whose result it scatters. The profile reads it to put layer names on the kernels."""
+    """Every call_tir of `main`, in call order: the kernel, the layer it computes, and whether a
+    tuning record scheduled it (`dsprune.tuned`, see pipeline.mark_tuned). The layer comes from
+    the function's `dsprune.layer`; else from a constant argument that the passes named after a
+    layer (its weight, the kept filters of a compact layer, a sparse kernel's format arrays:
+    FuseTIR keeps no attributes); for the row scatter of a compact layer, from the call whose
+    result it scatters; else from the name of a fused function after a pass's kernel. The
+    profile reads it to put layer names on the kernels."""
     import tvm
     from tvm import relax, tirx
 
     names = LayerNames(mod)
+    by_kernel = {r.kernel: r.name for r in records(mod) if r.kernel}
     call_tir = tvm.ir.Op.get("relax.call_tir")
     produced: dict = {}                     # relax var -> the layer whose kernel produced it
     out = []
@@ -148,9 +151,20 @@ def kernel_calls(mod) -> list[dict]:
                             break
             if not layer and "dsprune_row_scatter" in gv.name_hint and args:
                 layer = produced.get(args[0], "")
+            if not layer:
+                layer = _fused_layer(gv.name_hint, by_kernel)
             produced[binding.var] = layer
-            out.append({"kernel": gv.name_hint, "layer": layer})
+            tuned = isinstance(func, tirx.PrimFunc) and func.attrs is not None and "dsprune.tuned" in func.attrs
+            out.append({"kernel": gv.name_hint, "layer": layer, "tuned": bool(tuned)})
     return out
+
+
+def _fused_layer(name: str, by_kernel: dict[str, str]) -> str:
+    """The layer of a fused function named after a pass's kernel (`fused_<kernel>_<epilogue>`)."""
+    for kernel, layer in by_kernel.items():
+        if name in (kernel, "fused_" + kernel) or name.startswith("fused_" + kernel + "_"):
+            return layer
+    return ""
 
 
 def with_kernel_calls(mod):

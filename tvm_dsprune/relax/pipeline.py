@@ -80,10 +80,29 @@ def stage_passes(target, sparse: str = "auto", database=None) -> dict[str, list]
                relax.transform.FoldConstant()]
     fuse = [relax.transform.LegalizeOps(legalize_overrides(tvm_target)), relax.transform.AnnotateTIROpPattern(),
             relax.transform.FoldConstant(), relax.transform.FuseOps(), relax.transform.FuseTIR()]
-    tuned = [relax.transform.MetaScheduleApplyDatabase(enable_warning=False)] if database is not None else []
+    tuned = []
+    if database is not None:
+        # The pass reads the target when it is made, not when it runs.
+        with tvm_target:
+            tuned = [relax.transform.MetaScheduleApplyDatabase(enable_warning=False), mark_tuned]
     return {"fuse": backend.library_dispatch_passes(tvm_target) + prepare + sparsify_passes(target, sparse) + fuse,
             "schedule": tuned + [dl.ApplyDefaultSchedule(*schedule_rules(target))],
             "build": backend.dataflow_lower_passes(tvm_target) + backend.finalize_passes(tvm_target)}
+
+
+TUNED_ATTR = "dsprune.tuned"
+
+
+@tvm.transform.module_pass(opt_level=0, name="DsPruneMarkTuned")
+def mark_tuned(mod: tvm.ir.IRModule, _ctx) -> tvm.ir.IRModule:
+    """Mark the functions a tuning record scheduled (the collection's rules mark theirs
+    `tirx.is_scheduled` too, later): the compile report says which layers run tuned."""
+    from tvm import tirx
+
+    for gv, func in list(mod.functions_items()):
+        if isinstance(func, tirx.PrimFunc) and func.attrs is not None and "tirx.is_scheduled" in func.attrs:
+            mod[gv] = func.with_attr(TUNED_ATTR, True)
+    return mod
 
 
 def run_stages(mod, target, stages: dict[str, list], upto: str = "build", database=None, after=None):
