@@ -29,9 +29,12 @@ class SparseCost:
     group_shapes: tuple[tuple[int, int], ...] = ((1, 1), (1, 4), (1, 8), (4, 1), (4, 4))
     row_gather: float = 2.0
     dw_planes_from: int = 0
+    dw_sparse_from: int = 0
 
-    def depthwise_sparse_wins(self, density: float) -> bool:
-        return density * self.dw_column < 1.0
+    def depthwise_sparse_wins(self, density: float, stride: int = 1, out_pixels: int = 0, taps: int = 9) -> bool:
+        """A pruned depthwise conv: the DR kernel over the dense one."""
+        small = stride == 1 and taps <= 9 and out_pixels < self.dw_sparse_from
+        return density * self.dw_column < 1.0 and not small
 
     def depthwise_planes_win(self, stride: int, out_pixels: int, taps: int) -> bool:
         """A dense depthwise conv: the CPU plane kernel with every tap over the dense schedule."""

@@ -23,8 +23,10 @@ GEOMETRY = TileGeometry(dr_group=16, k_tile=4, group=(1, 4), thread_rows=4, work
 # time); a 50% filter-pruned layer runs compact (dense kernel on the kept filters, 0.35-0.52).
 # A dense depthwise conv runs the DR kernel's CPU form with every tap kept (tools/bench_dw.py:
 # 1.0-2x faster than the dense schedule at stride 1, 2-5x at stride 2 and 5x5), except 3x3 ones
-# at stride 1 on 14x14 and smaller outputs, where the dense schedule's register tiles win.
-COST = SparseCost(dw_column=1.6, group_mac=2.0, group_fixed=2.0, dw_planes_from=15 * 15,
+# at stride 1 on 14x14 and smaller outputs, where the dense schedule's register tiles win. At
+# 7x7 those tiles also beat the DR kernel at 78% (37 against 53 us for 960 channels), so a
+# pruned 3x3 stride-1 layer below 10x10 stays dense.
+COST = SparseCost(dw_column=1.6, group_mac=2.0, group_fixed=2.0, dw_planes_from=15 * 15, dw_sparse_from=10 * 10,
                   group_shapes=((1, 1), (1, 4), (1, 8), (4, 1), (4, 4), (1, 16)))
 
 

@@ -50,3 +50,23 @@ def test_layers_that_keep_the_dense_schedule(tmp_path, target, c, hw, stride, re
     result = compile(path, target, tmp_path / "m.tar")
     layer = result.report["layers"][0]
     assert layer["decision"] == "dense" and "plane" not in layer["format"], reason
+
+
+@pytest.mark.parametrize("hw,stride,k,decision", [
+    (7, 1, 3, "dense"),        # 3x3 stride 1 at 7x7: the dense schedule beats the DR kernel at 78%
+    (14, 1, 3, "sparse"),
+    (14, 2, 3, "sparse"),      # a 7x7 output, but strided
+    (7, 1, 5, "sparse"),
+])
+def test_pruned_layer_decision_by_output_size(tmp_path, hw, stride, k, decision):
+    from bench_dw import keep_largest
+
+    rng = np.random.default_rng(0)
+    w = keep_largest(rng.standard_normal((24, 1, k, k)).astype("float32"), 0.22)
+    path = tmp_path / "p.onnx"
+    path.write_bytes(layer_onnx(w, rng.standard_normal(24).astype("float32"), hw, stride))
+    result = compile(path, "llvm", tmp_path / "m.tar")
+    layer = result.report["layers"][0]
+    assert layer["decision"] == decision, layer["reason"]
+    x = rng.standard_normal((1, 24, hw, hw)).astype("float32")
+    np.testing.assert_allclose(LoadedModel(tmp_path / "m.tar")({"x": x})["z"], run_ort(path, x), rtol=1e-5, atol=1e-4)

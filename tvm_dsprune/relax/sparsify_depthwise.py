@@ -80,14 +80,15 @@ class _Rewriter(relax.PyExprMutator):
             rec.reason = reason
             return call
         rec.density = float(np.count_nonzero(w) / w.size)
+        shape = self._shape(call, wshape[2], wshape[3])
+        taps, stride = shape.kh * shape.kw, max(shape.strides)
         if not rec.stays_dense(self.mode):
             fmt = dr_format.from_weight(w, self.geometry.dr_group, self.geometry.k_tile)
-            if self.mode != "auto" or self.cost.depthwise_sparse_wins(rec.density):
+            if self.mode != "auto" or self.cost.depthwise_sparse_wins(rec.density, stride, shape.out_pixels, taps):
                 return self._sparse(call, w, fmt, rec)
-            rec.reason = f"cost model: dense is faster at density {rec.density:.2f}"
-        shape = self._shape(call, wshape[2], wshape[3])
-        taps = shape.kh * shape.kw
-        if not self.local_accumulator and self.cost.depthwise_planes_win(max(shape.strides), shape.out_pixels, taps):
+            rec.reason = (f"cost model: dense is faster at density {rec.density:.2f} "
+                          f"({shape.kh}x{shape.kw}, stride {stride}, {shape.out_hw[0]}x{shape.out_hw[1]} output)")
+        if not self.local_accumulator and self.cost.depthwise_planes_win(stride, shape.out_pixels, taps):
             return self._planes(call, w, shape, rec)
         return call
 
