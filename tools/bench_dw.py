@@ -7,8 +7,8 @@ what the DR kernel gains at DEPrune's 78%.
 For the depthwise conv + ReLU6 layers of MobileNet-V2 and EfficientNet-B0 at 224x224 (unpruned
 weights), times onnxruntime, TVM's dense depthwise schedule, and the DR kernel's CPU form with
 every tap kept (the plane kernel: padded rows, tap offsets, register row tiles), and the DR kernel
-on the same layer pruned to 22% of its taps (each channel's largest, as a balanced DCP keeps
-them). The CPU cost model (schedules/cpu/__init__.py) comes from this table: the plane kernel
+on the same layer pruned at 78% by BWT with one channel per group (each channel keeps its
+largest taps). The CPU cost model (schedules/cpu/__init__.py) comes from this table: the plane kernel
 runs a dense depthwise conv wherever it wins, and the DR kernel a pruned one. All systems of a round run in one fresh process
 (tvm_dsprune.bench.timing.isolated); medians over rounds. Every TVM result is checked against
 onnxruntime first. Prints a markdown table for BENCHMARKS.md.
@@ -47,17 +47,6 @@ def layer_onnx(weight: np.ndarray, bias: np.ndarray, hw: int, stride: int) -> by
     return m.SerializeToString()
 
 
-def keep_largest(w: np.ndarray, keep: float) -> np.ndarray:
-    """Every channel keeps its `keep` share of taps with the largest magnitude (at least one)."""
-    c, _, k, _ = w.shape
-    n = max(1, round(keep * k * k))
-    flat = w.reshape(c, k * k)
-    order = np.argsort(-np.abs(flat), axis=1)[:, :n]
-    mask = np.zeros_like(flat, bool)
-    np.put_along_axis(mask, order, True, axis=1)
-    return (flat * mask).reshape(w.shape).astype("float32")
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
@@ -65,6 +54,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from tvm_dsprune import schedules
+    from tvm_dsprune.pruning.dcp import bwt_mask
     from tvm_dsprune.bench.timing import isolated, ort_session, relative_error
     from tvm_dsprune.build.compile import compile
     from tvm_dsprune.runtime.session import LoadedModel
@@ -85,7 +75,7 @@ def main(argv=None) -> int:
             x = rng.standard_normal((1, c, hw, hw)).astype("float32")
             data = layer_onnx(w, b, hw, stride)
             (work / f"{i}.onnx").write_bytes(data)
-            (work / f"{i}p.onnx").write_bytes(layer_onnx(keep_largest(w, 0.22), b, hw, stride))
+            (work / f"{i}p.onnx").write_bytes(layer_onnx(w * bwt_mask(w, 0.78, 1), b, hw, stride))
             systems = {"onnxruntime": ("onnxruntime", work / f"{i}.onnx")}
             ref = ort_session(data).run(None, {"x": x})[0]
             name = f"{c} {k}x{k}/s{stride} @{hw}"

@@ -59,10 +59,11 @@ def test_layers_that_keep_the_dense_schedule(tmp_path, target, c, hw, stride, re
     (7, 1, 5, "sparse"),
 ])
 def test_pruned_layer_decision_by_output_size(tmp_path, hw, stride, k, decision):
-    from bench_dw import keep_largest
+    from tvm_dsprune.pruning.dcp import bwt_mask
 
     rng = np.random.default_rng(0)
-    w = keep_largest(rng.standard_normal((24, 1, k, k)).astype("float32"), 0.22)
+    w = rng.standard_normal((24, 1, k, k)).astype("float32")
+    w = w * bwt_mask(w, 0.78, 1)
     path = tmp_path / "p.onnx"
     path.write_bytes(layer_onnx(w, rng.standard_normal(24).astype("float32"), hw, stride))
     result = compile(path, "llvm", tmp_path / "m.tar")

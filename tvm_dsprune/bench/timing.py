@@ -10,7 +10,6 @@ baseline. Reported: the median over rounds.
 """
 from __future__ import annotations
 
-from pathlib import Path
 import statistics
 from typing import Callable
 
@@ -62,10 +61,8 @@ def isolated(systems: dict[str, tuple[str, str]], inputs: dict[str, np.ndarray],
             for group in groups:
                 cmd = [sys.executable, "-m", "tvm_dsprune.bench.timing_worker", feed]
                 for name in group:
-                    cmd += [systems[name][0], str(Path(systems[name][1]).resolve())]
-                # cwd: `-m` puts it first on sys.path, and a source checkout there would shadow
-                # the installed package (whose schedules/ sits elsewhere in the source tree)
-                out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp)
+                    cmd += [systems[name][0], str(systems[name][1])]
+                out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
                 if out.returncode != 0:
                     raise RuntimeError(f"timing {group} failed: {out.stderr.strip()[-500:]}")
                 for name, ms in zip(group, json.loads(out.stdout.strip().splitlines()[-1])):

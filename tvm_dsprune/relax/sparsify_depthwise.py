@@ -85,7 +85,7 @@ class _Rewriter(relax.PyExprMutator):
         if not rec.stays_dense(self.mode):
             fmt = dr_format.from_weight(w, self.geometry.dr_group, self.geometry.k_tile)
             if self.mode != "auto" or self.cost.depthwise_sparse_wins(rec.density, stride, shape.out_pixels, taps):
-                return self._sparse(call, w, fmt, rec)
+                return self._sparse(call, w, shape, fmt, rec)
             rec.reason = (f"cost model: dense is faster at density {rec.density:.2f} "
                           f"({shape.kh}x{shape.kw}, stride {stride}, {shape.out_hw[0]}x{shape.out_hw[1]} output)")
         if not self.local_accumulator and self.cost.depthwise_planes_win(stride, shape.out_pixels, taps):
@@ -102,24 +102,17 @@ class _Rewriter(relax.PyExprMutator):
     def _planes(self, call, w, shape, rec):
         """A dense layer in the CPU form with every tap (zeros too): still dense work."""
         fmt = dr_format.from_weight(w, self.geometry.dr_group, self.geometry.k_tile, keep_all=True)
-        gv, args = self._kernel_call(call, shape, fmt, rec, "dsprune_dw_planes")
         rec.format = f"every tap of {fmt.kh}x{fmt.kw} (CPU plane kernel)"
-        rec.kernel = gv.name_hint
-        n, c, (oh, ow) = shape.n, shape.c, shape.out_hw
-        return relax.call_tir(gv, args, out_ty=relax.TensorType((n, c, oh, ow), "float32"))
+        return self._kernel_call(call, shape, fmt, rec, "dsprune_dw_planes")
 
-    def _sparse(self, call, w, fmt, rec):
-        shape = self._shape(call, fmt.kh, fmt.kw)
-        gv, args = self._kernel_call(call, shape, fmt, rec, "dsprune_dr_depthwise")
+    def _sparse(self, call, w, shape, fmt, rec):
         rec.decision = "sparse"
         rec.format = f"DR g{fmt.group} kmax{fmt.kmax} (K per sub-GEMM {int(fmt.kept.min())}-{int(fmt.kept.max())})"
-        rec.kernel = gv.name_hint
         rec.reason = f"{fmt.nnz} of {w.size} weights kept"
-        n, c, (oh, ow) = shape.n, shape.c, shape.out_hw
-        return relax.call_tir(gv, args, out_ty=relax.TensorType((n, c, oh, ow), "float32"))
+        return self._kernel_call(call, shape, fmt, rec, "dsprune_dr_depthwise")
 
     def _kernel_call(self, call, shape, fmt, rec, name):
-        """The layer's kernel (the target's form) added to the module, and its arguments."""
+        """The layer's kernel (the target's form) added to the module, called on its format arrays."""
         taps = fmt.col_tap.reshape(-1)
         if self.local_accumulator:
             func = dr_depthwise.build_gpu(shape, fmt.col_val.size)
@@ -130,8 +123,10 @@ class _Rewriter(relax.PyExprMutator):
             taps = dr_depthwise.tap_offsets(shape, tile, taps)
         func = func.with_attr("op_pattern", OUT_EWISE_FUSABLE).with_attr("dsprune.layer", rec.name)
         gv = self.builder_.add_func(func, name)
+        rec.kernel = gv.name_hint
         self.names.add(fmt.col_val.reshape(-1), rec.name, rec.position)     # the kernel's layer, for the profile
-        return gv, [call.args[0], relax.const(fmt.chan_ptr), relax.const(taps), relax.const(fmt.col_val.reshape(-1))]
+        args = [call.args[0], relax.const(fmt.chan_ptr), relax.const(taps), relax.const(fmt.col_val.reshape(-1))]
+        return relax.call_tir(gv, args, out_ty=relax.TensorType((shape.n, shape.c, *shape.out_hw), "float32"))
 
 
 @tvm.ir.transform.module_pass(opt_level=0, name="SparsifyDepthwise")
