@@ -132,10 +132,10 @@ class LoadedModel:
             self.library = self.session.load_library(str(self.package.library))
         except InputError as err:
             raise type(err)(f"package {package_path}: {err}") from None
-        from tvm import relax
+        from tvm.runtime.vm import VirtualMachine     # the runtime's own: a runtime-only TVM has it
 
         with self.session.step("starting the Relax VM"):
-            self.vm = relax.VirtualMachine(self.library, self.device)
+            self.vm = VirtualMachine(self.library, self.device)
 
     def _args(self, inputs: dict[str, np.ndarray]) -> list:
         import tvm
