@@ -12,7 +12,10 @@ check keeps its accumulators out of registers):
   channels x PR pixels; per k, FV vector loads of the weight ([K, F]: contiguous) and PR input
   broadcasts; the tile is stored back with a stride.
 
-Design space (tunable): the tile's two sizes of the form in use."""
+Tasks run channel tiles outer or pixel tiles outer, whichever reads fewer bytes again (the
+input once per channel tile, or the weight once per pixel tile).
+
+Design space (tunable): the tile's two sizes of the form in use and the task order."""
 from __future__ import annotations
 
 from ..common import choose, inline_consumers, loop_extent
@@ -67,13 +70,14 @@ def _pixels_in_lanes(sch, main, out, loops, n_f, n_p, lanes, regs, tunable):
     fo, fi = sch.split(f, [None, fr])
     po, pi = sch.split(p, [None, tp])
     whole = tiles[0] % lanes == 0
+    outer = _task_order(sch, tunable, fo, po, n_f, n_p, loop_extent(sch, k), fr, tp)
     if whole:
         pvi, lane = sch.split(pi, [None, lanes])
-        sch.reorder(n, fo, po, k, fi, pvi, lane)
+        sch.reorder(n, *outer, k, fi, pvi, lane)
     else:
         pvi, lane = None, pi
-        sch.reorder(n, fo, po, k, fi, lane)
-    local = _accumulate_in_registers(sch, main, out, n, fo, po, k)
+        sch.reorder(n, *outer, k, fi, lane)
+    local = _accumulate_in_registers(sch, main, out, n, *outer, k)
     sch.unroll(fi)
     if pvi is not None:
         sch.unroll(pvi)
@@ -101,8 +105,9 @@ def _channels_in_lanes(sch, main, out, loops, n_f, n_p, lanes, regs, tunable):
     fo, fi = sch.split(f, [None, fv])
     fvi, lane = sch.split(fi, [None, lanes])
     po, pi = sch.split(p, [None, pr])
-    sch.reorder(n, fo, po, k, pi, fvi, lane)
-    local = _accumulate_in_registers(sch, main, out, n, fo, po, k)
+    outer = _task_order(sch, tunable, fo, po, n_f, n_p, loop_extent(sch, k), fv, pr)
+    sch.reorder(n, *outer, k, pi, fvi, lane)
+    local = _accumulate_in_registers(sch, main, out, n, *outer, k)
     sch.unroll(pi)
     sch.unroll(fvi)
     sch.vectorize(lane)
@@ -118,11 +123,26 @@ def _channels_in_lanes(sch, main, out, loops, n_f, n_p, lanes, regs, tunable):
     return sch
 
 
-def _accumulate_in_registers(sch, main, out, n, fo, po, k):
+def _task_order(sch, tunable, fo, po, n_f, n_p, n_k, rows, cols):
+    """The parallel tasks' order: channel tiles outer read the whole input once per channel
+    tile, pixel tiles outer the whole weight once per pixel tile. The default moves fewer bytes
+    (pixels outer for the large early layers, whose input outgrows the caches; channels outer
+    for the late ones, whose weight does); tunable."""
+    rows, cols = _value(sch, rows), _value(sch, cols)
+    pixels_first = n_f * n_k * (n_p // cols) < n_p * n_k * (n_f // rows)
+    pixels_first = _value(sch, choose(sch, tunable, [0, 1], int(pixels_first)))
+    return (po, fo) if pixels_first else (fo, po)
+
+
+def _value(sch, decision) -> int:
+    return decision if isinstance(decision, int) else int(sch.get(decision))
+
+
+def _accumulate_in_registers(sch, main, out, n, outer, inner, k):
     """The tile's sums in a local buffer, written back (and through the epilogue) per tile; the
     tiles are the parallel tasks. Returns the write-back block."""
     local = sch.cache_write(main, 0, "local")
-    sch.reverse_compute_at(local, po)
+    sch.reverse_compute_at(local, inner)
     sch.reverse_compute_inline(out)
-    sch.parallel(sch.fuse(n, fo, po))
+    sch.parallel(sch.fuse(n, outer, inner))
     return local
