@@ -119,19 +119,12 @@ def _started() -> bool:
     return True
 
 
-def local_runner(arguments: Arguments, cpu: bool, timeout_sec: float = 60.0):
+def local_runner(arguments: Arguments, timeout_sec: float = 60.0):
     """MetaSchedule's local runner (one worker: measurements must not overlap) on `arguments`."""
-    return ms.runner.LocalRunner(timeout_sec=timeout_sec, evaluator_config=evaluator(cpu),
+    return ms.runner.LocalRunner(timeout_sec=timeout_sec, evaluator_config=evaluator(),
                                  f_alloc_argument=arguments)
 
 
-def evaluator(cpu: bool):
-    """How a candidate is timed. On a CPU, as it runs in the model: the input warm (the layer
-    before just wrote it), the weights and the output cold (MetaSchedule's cache flush of every
-    argument but the first, before each of 10 single runs; their median). Timed warm and back
-    to back instead, a schedule that re-reads the input once per channel tile looks as fast as
-    one that reads it once, and loses in the model. Elsewhere: medians of 3 repeats of at least
-    20 ms each."""
-    if cpu:
-        return ms.runner.EvaluatorConfig(number=1, repeat=10, min_repeat_ms=0, enable_cpu_cache_flush=True)
+def evaluator():
+    """Medians of 3 repeats of at least 20 ms each (a kernel too short for that runs many times)."""
     return ms.runner.EvaluatorConfig(number=1, repeat=3, min_repeat_ms=20, enable_cpu_cache_flush=False)

@@ -129,7 +129,7 @@ class TrackerRunner(PyRunner):
     arguments of its own task. When no server with the key is left, waiting ends with
     ServersLost instead of forever."""
 
-    def __init__(self, tracker: Tracker, arguments, workers: int, cpu: bool = True, retries: int = 2,
+    def __init__(self, tracker: Tracker, arguments, workers: int, retries: int = 2,
                  session_timeout: int = 60, lost_after: float = 120.0):
         super().__init__()
         from tvm.support.popen_pool import PopenPoolExecutor
@@ -144,7 +144,7 @@ class TrackerRunner(PyRunner):
         self.config = ms.runner.RPCConfig(tracker_host=tracker.host, tracker_port=tracker.port,
                                           tracker_key=tracker.key, session_priority=1,
                                           session_timeout_sec=session_timeout)
-        self.evaluator = evaluator(cpu)
+        self.evaluator = evaluator()
         self.pool = PopenPoolExecutor(max_workers=workers)
 
     def submit(self, runner_input, arguments):

@@ -256,9 +256,9 @@ def _run(folder, files, tasks, spaces, tgt, tracker, builder, trials, trials_per
     if remote:
         from .rpc import TrackerRunner
 
-        runner = TrackerRunner(tracker, arguments, rpc_workers, cpu=not tgt.is_gpu)
+        runner = TrackerRunner(tracker, arguments, rpc_workers)
     else:
-        runner = local_runner(arguments, cpu=not tgt.is_gpu)
+        runner = local_runner(arguments)
     tvm_target = tgt.tvm()
     contexts = []
     for i, (task, sp) in enumerate(zip(tasks, spaces)):
