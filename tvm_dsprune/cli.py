@@ -377,6 +377,8 @@ def add_bench(sub) -> None:
                    help="pruning presets for the end-to-end table: " +
                         "; ".join(f"{k} = {v}" for k, v in _presets().items()))
     p.add_argument("--tuning-records", metavar="DIR", help="MetaSchedule database for the TVM builds")
+    p.add_argument("--untuned", action="store_true",
+                   help="also time untuned builds (no tuning records) beside the tuned ones (this CPU)")
     p.add_argument("--target", default="llvm", help="target of the builds (default llvm, this CPU; with a board: "
                                                     "its target, e.g. aarch64-cpu or mali)")
     p.add_argument("--cross-compiler", metavar="CC", help="C++ compiler that links the code for the board")
@@ -419,7 +421,7 @@ def cmd_bench(args) -> int:
                                      layers=not args.no_layers, end_to_end=not args.no_e2e, rounds=args.rounds,
                                      say=lambda m: print(m, flush=True), presets=presets,
                                      tuning_records=args.tuning_records, target=args.target,
-                                     cross_compiler=args.cross_compiler, session=session)
+                                     cross_compiler=args.cross_compiler, session=session, untuned=args.untuned)
         finally:
             if session is not None:
                 session.close()
@@ -433,7 +435,8 @@ def add_profile(sub) -> None:
     p = sub.add_parser("profile", help="time every kernel of a package inside the model, beside "
                                        "onnxruntime's per-node profile of the ONNX model",
                        description="Where the time goes: each kernel the Relax VM calls, timed inside the model "
-                                   "(VM instrument), by layer with its MACs and GFLOP/s; the VM's own calls and "
+                                   "(VM instrument) and alone on the same arguments, by layer with its MACs and "
+                                   "GFLOP/s; the VM's own calls and "
                                    "tensor allocations; and onnxruntime's own profile of the same model.")
     p.add_argument("package", help="package from `tvm-dsprune compile`")
     p.add_argument("--onnx", metavar="ONNX", help="the model the package was compiled from (MACs, onnxruntime)")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SYSTEMS = ("onnxruntime dense", "onnxruntime pruned", "TVM dense", "TVM pruned")
+UNTUNED = ("TVM dense untuned", "TVM pruned untuned")
 
 
 @dataclass
@@ -22,6 +23,7 @@ class EndToEnd:
     pruned_onnx: Path
     dense_package: Path | None = None
     pruned_package: Path | None = None
+    untuned_packages: dict = field(default_factory=dict)  # "TVM dense untuned" / "TVM pruned untuned" -> package
     prune_summary: dict = field(default_factory=dict)
     compile_summary: dict = field(default_factory=dict)
     errors: dict = field(default_factory=dict)          # "dense" / "pruned" -> rel. error vs onnxruntime
@@ -40,9 +42,11 @@ class EndToEnd:
 
 def prepare(model: str, preset: str, workdir, say=lambda m: None, tuning_records=None,
             dense_from: EndToEnd | None = None, target: str = "llvm", cross_compiler: str | None = None,
-            session=None) -> EndToEnd:
+            session=None, untuned: bool = False) -> EndToEnd:
     """Export, prune, compile dense and pruned, and check both builds against onnxruntime.
     dense_from: an earlier run of the same model whose dense export and build are reused.
+    untuned: also build both without any tuning records (shipped or given), to time beside the
+    tuned builds.
     target / cross_compiler / session: build for a board and check there (runtime.rpc); the
     default is this CPU."""
     from .. import zoo
@@ -87,6 +91,17 @@ def prepare(model: str, preset: str, workdir, say=lambda m: None, tuning_records
     if pruned.report.get("tuning_records") or pruned.report.get("tuning_hint"):   # shipped or given databases
         say("      " + (f"tuning records: {pruned.report['tuning_records']}, {cs['tuned']} layers tuned"
                         if pruned.report.get("tuning_records") else pruned.report["tuning_hint"]))
+    if untuned:
+        say(f"      and both untuned (no tuning records), to time beside the tuned builds")
+        if dense_from is not None and "TVM dense untuned" in dense_from.untuned_packages:
+            run.untuned_packages["TVM dense untuned"] = dense_from.untuned_packages["TVM dense untuned"]
+        else:
+            run.untuned_packages["TVM dense untuned"] = compile(
+                run.dense_onnx, target, work / f"{model}_dense_untuned.tar", sparse="off", tuning_records=False,
+                cross_compiler=cross_compiler).package
+        run.untuned_packages["TVM pruned untuned"] = compile(
+            run.pruned_onnx, target, work / f"{model}_{preset}_untuned.tar", sparse="auto", tuning_records=False,
+            cross_compiler=cross_compiler).package
     say("[5/6] check against onnxruntime on the same input")
     feed = run.feed()
     for key, onnx_path, pkg in (("dense", run.dense_onnx, run.dense_package),
@@ -111,7 +126,9 @@ def measure(run: EndToEnd, rounds: int = 5, say=lambda m: None, systems=SYSTEMS)
 
     paths = {"onnxruntime dense": ("onnxruntime", run.dense_onnx),
              "onnxruntime pruned": ("onnxruntime", run.pruned_onnx),
-             "TVM dense": ("tvm", run.dense_package), "TVM pruned": ("tvm", run.pruned_package)}
+             "TVM dense": ("tvm", run.dense_package), "TVM pruned": ("tvm", run.pruned_package),
+             **{k: ("tvm", pkg) for k, pkg in run.untuned_packages.items()}}
+    systems = list(systems) + [k for k in UNTUNED if k in run.untuned_packages and k not in systems]
     say(f"[6/6] time: {rounds} rounds, each system in a process of its own, {cpu_count()} threads")
     run.times = isolated({k: paths[k] for k in systems}, run.feed(), rounds=rounds,
                          progress=lambda m: say("      " + m))
@@ -140,6 +157,7 @@ def row(run: EndToEnd) -> dict:
     from ..pruning.presets import label, preset as named
 
     return {"model": run.model, "preset": run.preset, "pruning": label(named(run.preset)),
-            "sparse_layers": run.compile_summary.get("sparse", 0), "mac_limit": run.mac_limit,
+            "sparse_layers": run.compile_summary.get("sparse", 0), "tuned_layers": run.compile_summary.get("tuned", 0),
+            "mac_limit": run.mac_limit,
             "rel_error_vs_onnxruntime": run.errors["pruned"],
             **{k: v["median_ms"] for k, v in run.times.items()}}

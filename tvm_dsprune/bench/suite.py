@@ -12,9 +12,10 @@ from .layers import RATIOS
 def run_bench(models=("mobilenet_v2", "efficientnet_b0"), e2e_models=("mobilenet_v2", "mobilenet_v3_small",
               "efficientnet_b0"), layers: bool = True, end_to_end: bool = True, rounds: int = 5,
               workdir=None, say=print, presets=("deprune-bh", "cpu-sparse"), tuning_records=None,
-              target: str = "llvm", cross_compiler: str | None = None, session=None) -> dict:
+              target: str = "llvm", cross_compiler: str | None = None, session=None, untuned: bool = False) -> dict:
     """session: a board (runtime.rpc) to build for `target` and time on; then only the
-    end-to-end table is made, TVM dense vs pruned timed on the board."""
+    end-to-end table is made, TVM dense vs pruned timed on the board. untuned: time untuned
+    builds of both TVM models beside the tuned ones (this CPU)."""
     from ..targets import cpu_count
     from . import end_to_end as e2e
     from .layers import bench_layers
@@ -37,7 +38,7 @@ def run_bench(models=("mobilenet_v2", "efficientnet_b0"), e2e_models=("mobilenet
                 for preset in presets:
                     say(f"{m}, {preset}")
                     run = e2e.prepare(m, preset, work, lambda msg: say("  " + msg), tuning_records, first,
-                                      target, cross_compiler, session)
+                                      target, cross_compiler, session, untuned=untuned and session is None)
                     if session is not None:
                         e2e.measure_on_board(run, session, rounds, lambda msg: say("  " + msg))
                     else:
@@ -60,8 +61,8 @@ def markdown(result: dict) -> str:
                          f" | {r['onnxruntime dense'] / r['TVM sparse 80%']:.2f}x |")
         lines.append("")
     if result.get("end_to_end"):
-        cols = [c for c in ("onnxruntime dense", "onnxruntime pruned", "TVM dense", "TVM pruned")
-                if c in result["end_to_end"][0]]
+        cols = [c for c in ("onnxruntime dense", "onnxruntime pruned", "TVM dense untuned", "TVM dense",
+                            "TVM pruned untuned", "TVM pruned") if c in result["end_to_end"][0]]
         base = "onnxruntime dense" if "onnxruntime dense" in cols else "TVM dense"   # a board has no onnxruntime
         if result.get("board"):
             lines += [f"Timed on {result['board']} (target {result['target']}).", ""]

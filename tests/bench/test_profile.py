@@ -1,0 +1,60 @@
+"""`tvm-dsprune profile`: every conv / dense layer of the model gets its kernel's time in the
+model and alone, onnxruntime's time for the same layer, and its MACs (checked against a count
+made here from the ONNX graph's shapes); bad input ends in one clear message."""
+import json
+
+import numpy as np
+import onnx
+from onnx import shape_inference
+
+from tvm_dsprune.bench.profile import markdown
+from tvm_dsprune.build.compile import compile
+
+
+def graph_macs(path) -> dict:
+    """MACs of every Conv / Gemm node from the shapes onnx infers."""
+    model = shape_inference.infer_shapes(onnx.load(str(path)))
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in list(model.graph.value_info) + list(model.graph.output) + list(model.graph.input)}
+    weights = {t.name: list(t.dims) for t in model.graph.initializer}
+    out = {}
+    for node in model.graph.node:
+        if node.op_type == "Conv":
+            groups = next((a.i for a in node.attribute if a.name == "group"), 1)
+            w, y = weights[node.input[1]], shapes[node.output[0]]
+            out[node.name] = int(np.prod(y[1:])) * (w[1] * w[2] * w[3])
+            assert w[0] % groups == 0
+        elif node.op_type in ("Gemm", "MatMul"):
+            w = weights[node.input[1]]
+            out[node.name] = w[0] * w[1]
+    return out
+
+
+def test_profile_times_every_layer_in_the_model_and_alone(tmp_path, zoo_onnx):
+    from tvm_dsprune.cli import main
+
+    src = zoo_onnx("tiny")
+    compile(src, "llvm", tmp_path / "t.tar")
+    out = tmp_path / "p.json"
+    assert main(["profile", str(tmp_path / "t.tar"), "--onnx", str(src), "--rounds", "3", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    macs = graph_macs(src)
+    rows = {r["layer"]: r for r in result["layers"]}
+    assert set(rows) == set(macs)
+    for name, r in rows.items():
+        assert r["macs"] == macs[name], name
+        assert r["tvm_in_model_us"] > 0 and r["tvm_us"] > 0 and r["ort_us"] and r["ort_us"] > 0, name
+    t = result["tvm"]
+    in_model = sum(k["in_model_us"] for k in result["kernels"]) / 1e3
+    assert abs(t["kernel_in_model_sum_ms"] - in_model) < 1e-9 and t["alloc_tensor_calls"] >= 1
+    assert t["vm_calls"] > t["kernel_calls"] == len(result["kernels"])
+    table = markdown(result).split("\n\n")[1].splitlines()
+    assert all(line.count("|") == table[0].count("|") for line in table)
+
+
+def test_profile_of_a_missing_package_is_one_clear_message(tmp_path, capsys):
+    from tvm_dsprune.cli import main
+
+    assert main(["profile", str(tmp_path / "nope.tar")]) == 2
+    err = capsys.readouterr().err
+    assert "nope.tar" in err and "Traceback" not in err
