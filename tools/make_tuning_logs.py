@@ -4,7 +4,9 @@
 For each zoo model and plan (dense, --preset deprune-bh, --preset cpu-sparse) it prunes the
 model, runs `tune` into tuning_logs/<target label>/<model>-<plan>/ with the given trials and
 time budget, writes that folder's info.json (target, model, plan, trials, tuning time), and
-rewrites the table of tuning_logs/README.md from every info.json there.
+rewrites the table of tuning_logs/README.md from every info.json there. The databases are
+shipped gzip-compressed (tvm_dsprune/tuning/packed.py); a folder is unpacked before it is tuned
+further and packed again after.
 
 Resumable like `tune` itself: run the same command again and each database continues to its
 trial total (the tuning time adds up). Run it on the final kernels: a database holds workloads
@@ -50,6 +52,7 @@ def model_for(name: str, plan: str, work: Path) -> Path:
 
 def make(name: str, plan: str, args, work: Path) -> dict:
     from tvm_dsprune import targets
+    from tvm_dsprune.tuning.packed import pack, unpack_in_place
     from tvm_dsprune.tuning.tune import tune
 
     tgt = targets.resolve(args.target)
@@ -59,6 +62,7 @@ def make(name: str, plan: str, args, work: Path) -> dict:
     model = model_for(name, plan, work)
     print(f"== {name}, {plan}: {folder}", flush=True)
     t0 = time.perf_counter()
+    unpack_in_place(folder)                        # shipped packed; tune appends to the plain files
     result = tune(model, args.target, args.trials, folder, time_budget=args.time_budget * 60 if args.time_budget else None,
                   progress=lambda m: print(m, flush=True))
     info = {"target": tgt.as_dict(), "model": name, "plan": plan, "trials": result.trials, "trials_asked": args.trials,
@@ -68,6 +72,7 @@ def make(name: str, plan: str, args, work: Path) -> dict:
                                 and t["best_ms"] < t["baseline_ms"])}
     if folder.is_dir():
         info_path.write_text(json.dumps(info, indent=1) + "\n")
+        pack(folder)
     return info
 
 

@@ -80,6 +80,10 @@ def test_a_non_editable_install_carries_the_shipped_databases(tmp_path):
     extra.mkdir(parents=True)
     for name in ("info.json", "database_workload.json", "database_tuning_record.json"):
         (extra / name).write_text("{}\n")
+    packed = src / "tuning_logs" / "llvm-test" / "tiny-packed"
+    packed.mkdir(parents=True)
+    for name in ("info.json", "database_workload.json.gz", "database_tuning_record.json.gz"):
+        (packed / name).write_bytes(b"{}\n")
     import sys
 
     res = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
@@ -89,3 +93,30 @@ def test_a_non_editable_install_carries_the_shipped_databases(tmp_path):
     assert "tvm_dsprune/tuning_logs/README.md" in names
     for name in ("info.json", "database_workload.json", "database_tuning_record.json"):
         assert f"tvm_dsprune/tuning_logs/llvm-test/tiny-dense/{name}" in names
+    for name in ("info.json", "database_workload.json.gz", "database_tuning_record.json.gz"):
+        assert f"tvm_dsprune/tuning_logs/llvm-test/tiny-packed/{name}" in names
+
+
+def test_a_packed_database_is_unpacked_once_into_the_cache_and_applied(logs, zoo_onnx, monkeypatch, tmp_path):
+    import shutil
+
+    from tvm_dsprune.tuning import packed
+
+    base, here, other = logs
+    shutil.copytree(base / "llvm-here", tmp_path / "logs" / "llvm-here")
+    folder = tmp_path / "logs" / "llvm-here" / "tiny-dense"
+    plain = {n: (folder / n).read_bytes() for n in packed.FILES}
+    packed.pack(folder)
+    assert packed.is_packed(folder) and not any((folder / n).exists() for n in packed.FILES)
+    assert sum((folder / (n + ".gz")).stat().st_size for n in plain) < sum(map(len, plain.values())) / 5
+    monkeypatch.setattr(shipped, "root", lambda: tmp_path / "logs")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    first = compile(zoo_onnx("tiny"), "llvm", None)
+    assert first.report["summary"]["tuned"] >= 1
+    unpacked = list((tmp_path / "cache" / "tvm-dsprune" / "tuning_logs").iterdir())
+    assert len(unpacked) == 1 and {n: (unpacked[0] / n).read_bytes() for n in plain} == plain
+    again = compile(zoo_onnx("tiny"), "llvm", None)
+    assert again.report["summary"]["tuned"] == first.report["summary"]["tuned"]
+    assert list((tmp_path / "cache" / "tvm-dsprune" / "tuning_logs").iterdir()) == unpacked
+    packed.unpack_in_place(folder)                # make_tuning_logs tunes it further in place
+    assert {n: (folder / n).read_bytes() for n in plain} == plain and not packed.is_packed(folder)

@@ -1,8 +1,8 @@
 """The tuning databases shipped with the package (`tuning_logs/`, installed as
 `tvm_dsprune.tuning_logs`), the way TopHub shipped AutoTVM logs.
 
-Each database folder holds TVM's two JSON files and an `info.json` (target, model, plan, trials,
-tuning time). A build uses the shipped databases whose target is the build's own (kind, CPU,
+Each database folder holds TVM's two JSON files, gzip-compressed (packed.py), and an
+`info.json` (target, model, plan, trials, tuning time). A build uses the shipped databases whose target is the build's own (kind, CPU,
 triple, GPU arch, device): records tuned on another CPU are not applied, and the build says so
 and how to tune for this one.
 """
@@ -12,7 +12,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .database import RECORDS, WORKLOADS, describe_target, target_key
+from .database import describe_target, target_key
+from .packed import has_database, readable
 
 INFO = "info.json"
 
@@ -43,14 +44,14 @@ def root() -> Path | None:
 
 
 def shipped(base: Path | None = None) -> list[ShippedLog]:
-    """Every shipped database folder (both JSON files and a readable info.json)."""
+    """Every shipped database folder (both JSON files, plain or packed, and a readable info.json)."""
     base = root() if base is None else Path(base)
     if base is None:
         return []
     out = []
     for info in sorted(base.glob(f"*/*/{INFO}")):
         folder = info.parent
-        if not ((folder / WORKLOADS).is_file() and (folder / RECORDS).is_file()):
+        if not has_database(folder):
             continue
         try:
             meta = json.loads(info.read_text())
@@ -87,9 +88,10 @@ def open_shipped(target, base: Path | None = None):
         return None, None, hint
     dbs = []
     for log in mine:
-        files = scan(log.folder)
+        folder = readable(log.folder)
+        files = scan(folder)
         check_targets(files, target.as_dict())
-        dbs.append(load(log.folder, files))
+        dbs.append(load(folder, files))
     database = dbs[0] if len(dbs) == 1 else ms.database.UnionDatabase(*dbs)
     where = mine[0].folder.parent
     return database, (f"shipped tuning_logs/{where.name} ({', '.join(s.label for s in mine)}; "
