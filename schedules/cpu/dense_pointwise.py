@@ -70,7 +70,7 @@ def _pixels_in_lanes(sch, main, out, loops, n_f, n_p, lanes, regs, tunable):
     fo, fi = sch.split(f, [None, fr])
     po, pi = sch.split(p, [None, tp])
     whole = tiles[0] % lanes == 0
-    outer = _task_order(sch, tunable, fo, po, n_f, n_p, loop_extent(sch, k), fr, tp)
+    outer = _task_order(sch, tunable, fo, po, n_f, n_p, fr, tp)
     if whole:
         pvi, lane = sch.split(pi, [None, lanes])
         sch.reorder(n, *outer, k, fi, pvi, lane)
@@ -105,7 +105,7 @@ def _channels_in_lanes(sch, main, out, loops, n_f, n_p, lanes, regs, tunable):
     fo, fi = sch.split(f, [None, fv])
     fvi, lane = sch.split(fi, [None, lanes])
     po, pi = sch.split(p, [None, pr])
-    outer = _task_order(sch, tunable, fo, po, n_f, n_p, loop_extent(sch, k), fv, pr)
+    outer = _task_order(sch, tunable, fo, po, n_f, n_p, fv, pr)
     sch.reorder(n, *outer, k, pi, fvi, lane)
     local = _accumulate_in_registers(sch, main, out, n, *outer, k)
     sch.unroll(pi)
@@ -123,13 +123,13 @@ def _channels_in_lanes(sch, main, out, loops, n_f, n_p, lanes, regs, tunable):
     return sch
 
 
-def _task_order(sch, tunable, fo, po, n_f, n_p, n_k, rows, cols):
+def _task_order(sch, tunable, fo, po, n_f, n_p, rows, cols):
     """The parallel tasks' order: channel tiles outer read the whole input once per channel
     tile, pixel tiles outer the whole weight once per pixel tile. The default moves fewer bytes
     (pixels outer for the large early layers, whose input outgrows the caches; channels outer
     for the late ones, whose weight does); tunable."""
     rows, cols = _value(sch, rows), _value(sch, cols)
-    pixels_first = n_f * n_k * (n_p // cols) < n_p * n_k * (n_f // rows)
+    pixels_first = n_f * (n_p // cols) < n_p * (n_f // rows)   # weight re-reads < input re-reads (x K)
     pixels_first = _value(sch, choose(sch, tunable, [0, 1], int(pixels_first)))
     return (po, fo) if pixels_first else (fo, po)
 

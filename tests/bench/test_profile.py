@@ -20,10 +20,8 @@ def graph_macs(path) -> dict:
     out = {}
     for node in model.graph.node:
         if node.op_type == "Conv":
-            groups = next((a.i for a in node.attribute if a.name == "group"), 1)
-            w, y = weights[node.input[1]], shapes[node.output[0]]
+            w, y = weights[node.input[1]], shapes[node.output[0]]       # w: [F, K/groups, kh, kw]
             out[node.name] = int(np.prod(y[1:])) * (w[1] * w[2] * w[3])
-            assert w[0] % groups == 0
         elif node.op_type in ("Gemm", "MatMul"):
             w = weights[node.input[1]]
             out[node.name] = w[0] * w[1]

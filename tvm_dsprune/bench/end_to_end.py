@@ -92,7 +92,7 @@ def prepare(model: str, preset: str, workdir, say=lambda m: None, tuning_records
         say("      " + (f"tuning records: {pruned.report['tuning_records']}, {cs['tuned']} layers tuned"
                         if pruned.report.get("tuning_records") else pruned.report["tuning_hint"]))
     if untuned:
-        say(f"      and both untuned (no tuning records), to time beside the tuned builds")
+        say("      and both untuned (no tuning records), to time beside the tuned builds")
         if dense_from is not None and "TVM dense untuned" in dense_from.untuned_packages:
             run.untuned_packages["TVM dense untuned"] = dense_from.untuned_packages["TVM dense untuned"]
         else:
