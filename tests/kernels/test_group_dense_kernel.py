@@ -65,3 +65,18 @@ def test_partial_row_block():
     y, fmt = run_conv1x1(x, w, (4, 4))
     assert fmt.num_blocks == -(-fmt.kept_rows // 4)
     np.testing.assert_allclose(y, np.einsum("fk,nkhw->nfhw", w, x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("n,spatial", [(1, (7, 7)), (1, ()), (3, ())])
+def test_few_tiles_split_the_rows_into_runs_that_need_not_divide_them(n, spatial):
+    """Fewer pixel tiles than tasks (a 7x7 image in one or two tiles, a dense layer): the tasks
+    are runs of row blocks; 37 rows do not split evenly into them, and the output block keeps
+    its own vector loop inside its run (a row loop vectorised by mistake gives wrong numbers)."""
+    w, shape = masked(37, 24, "group1x4", seed=5)
+    x = np.random.default_rng(6).standard_normal((n, 24, *spatial)).astype("float32")
+    if spatial:
+        y, _ = run_conv1x1(x, w, shape)
+        np.testing.assert_allclose(y, np.einsum("fk,nkhw->nfhw", w, x), rtol=1e-5, atol=1e-5)
+    else:
+        y, _ = run_matmul(x, w, shape)
+        np.testing.assert_allclose(y, x @ w.T, rtol=1e-5, atol=1e-5)
