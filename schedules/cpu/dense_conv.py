@@ -1,17 +1,27 @@
 """A dense NCHW conv (groups 1) on a CPU: a register tile of FV output channels x YU rows x one
 vector of XV pixels of a row, sized to the target's vector registers (registers.py); tasks
-are (channel tile, row tile). The input channels are walked in blocks of RC: for each block
-the tile sweeps the whole output row, so the block's weights and input rows stay in L1 while
-the row's partial sums stay in the output (L1 / L2). The epilogue runs once per task.
+are (channel tile, row tile), in the order that re-reads fewer bytes (row tiles outer: the
+weight is read again per row tile; channel tiles outer: the input per channel tile).
+
+The input channels are walked in blocks of RC: for each block the tile sweeps the whole
+output row, so the block's weights and input rows stay in L1 while the row's partial sums stay
+in the output (L1 / L2); the epilogue runs once per task. A conv with one block of input
+channels (a first conv on 3-channel images) instead finishes each tile before the next: its
+sums never leave the registers, its few taps are unrolled, and the epilogue runs per tile.
+Measured on MobileNet-V2's first conv (3->32, 3x3/2, 112x112 out; 2 threads): 452 -> 343 us
+warm, 581 -> 500 us after a 48 MB sweep of the caches.
+
+Design space (tunable): the task order.
 """
 from __future__ import annotations
 
-from ..common import block_named, fold_epilogue, largest_divisor, loop_extent, written_shape
+from ..common import block_named, choose, fold_epilogue, largest_divisor, loop_extent, written_shape
 from ..rule import Rule
 from .registers import accumulator_budget, vector_lanes
 from .tiling import vectorize_innermost
 
 RC_BLOCK = 8            # input channels per block: 8 x 3 rows x (row + halo) floats fit in L1
+UNROLL_TAPS = 27        # a single channel block of at most this many taps is unrolled
 
 
 class DenseConv(Rule):
@@ -31,19 +41,40 @@ class DenseConv(Rule):
         yo, yi = sch.split(yy, [None, yu])
         xo, xi = sch.split(xx, [None, xv])
         rco, rci = sch.split(rc, [None, rcb])
-        sch.reorder(nn, fo, yo, rco, xo, rci, ry, rx, fi, yi, xi)
-        task = sch.fuse(nn, fo, yo)
+        n_taps = loop_extent(sch, ry) * loop_extent(sch, rx)
+        outer = (yo, fo) if rows_outer(sch, tunable, pad, n_f, n_h, n_w, fv, yu, n_taps) else (fo, yo)
+        one_block = n_c <= rcb
+        if one_block:
+            sch.reorder(nn, *outer, xo, rco, rci, ry, rx, fi, yi, xi)
+        else:
+            sch.reorder(nn, *outer, rco, xo, rci, ry, rx, fi, yi, xi)
+        task = sch.fuse(nn, *outer)
         sch.parallel(task)
         sch.unroll(fi)
         sch.unroll(yi)
         sch.vectorize(xi)
+        if one_block and rcb * n_taps <= UNROLL_TAPS:
+            for lp in (rci, ry, rx):
+                sch.unroll(lp)
         if pad is not None:
             stage_padded_input(sch, pad, loop_extent(sch, rx), n_w)
         sch.decompose_reduction(conv, rco)
         if tail is not None:
-            sch.reverse_compute_at(tail, task)
+            sch.reverse_compute_at(tail, xo if one_block else task)
             vectorize_innermost(sch, tail, lanes)
         return sch
+
+
+def rows_outer(sch, tunable, pad, n_f: int, n_h: int, n_w: int, fv: int, yu: int, n_taps: int) -> bool:
+    """Row tiles outer when the weight's re-reads (once per row tile: F x taps per input
+    channel) move fewer bytes than the input's (once per channel tile: the padded image per input
+    channel); tunable."""
+    image = 1
+    for d in (written_shape(sch, pad)[-2:] if pad is not None else (n_h, n_w)):
+        image *= d
+    default = (n_h // yu) * n_f * n_taps < (n_f // fv) * image
+    decision = choose(sch, tunable, [0, 1], int(default))
+    return bool(decision if isinstance(decision, int) else int(sch.get(decision)))
 
 
 def register_tile(n_f: int, n_h: int, budget: int) -> tuple[int, int]:

@@ -39,6 +39,9 @@ def build_conv(cin, cout, k, stride, h, w, epilogue):
     (3, 8, 3, 2, 16, 64, True),         # the stem: stride 2, three input channels
     (12, 10, 5, 1, 13, 17, False),      # odd sizes: partial vectors, one-row tiles
     (20, 14, 1, 1, 10, 10, True),       # 1x1
+    (3, 8, 3, 2, 15, 33, False),        # one channel block, unrolled taps, no epilogue, odd sizes
+    (4, 6, 5, 1, 9, 11, True),          # one channel block of 100 taps (not unrolled)
+    (16, 64, 3, 1, 4, 8, True),         # channel tiles outer (the weight outweighs the image)
 ])
 def test_dense_conv_rule_equals_torch(cin, cout, k, stride, h, w, epilogue):
     import tvm
