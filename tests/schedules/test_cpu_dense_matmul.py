@@ -1,5 +1,6 @@
 """The CPU matmul rule (classifiers: Gemm / MatMul after the pooled features) against onnxruntime,
-for a classifier's shape, a batch, and widths that are not a multiple of the vector lanes."""
+for a classifier's shape (K split across the cores), a K that does not split evenly, a batch, and
+widths that are not a multiple of the vector lanes."""
 import numpy as np
 import onnx
 import pytest
@@ -24,7 +25,7 @@ def gemm_model(m, k, f, seed=0):
     return model
 
 
-@pytest.mark.parametrize("m,k,f", [(1, 1280, 1000), (3, 96, 40), (1, 37, 10), (2, 64, 21)])
+@pytest.mark.parametrize("m,k,f", [(1, 1280, 1000), (1, 1001, 300), (3, 96, 40), (1, 37, 10), (2, 64, 21)])
 def test_classifier_matmul_equals_onnxruntime(tmp_path, m, k, f):
     path = tmp_path / "fc.onnx"
     onnx.save(gemm_model(m, k, f), str(path))
