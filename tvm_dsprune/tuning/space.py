@@ -71,6 +71,17 @@ def replays(sch, mod) -> bool:
         return False
 
 
+def prints(sch) -> bool:
+    """True when `sch`'s trace prints as Python, which MetaSchedule does for every design space
+    it tunes (TVM 0.27 cannot print a DecomposePadding instruction)."""
+    try:
+        sch.trace.as_python()
+        return True
+    except Exception as err:  # noqa: BLE001 - TVM raises its own errors
+        reraise_if_interrupt(err)
+        return False
+
+
 def has_dynamic_loops(func) -> bool:
     """True when a loop's extent depends on data (a sparse kernel's K loop): MetaSchedule's own
     space rejects every such schedule (its DisallowDynamicLoop postproc)."""
@@ -184,10 +195,10 @@ def choose(task, tvm_target, rules, mode: str = "auto") -> Space:
     if rule is not None and mode != "metaschedule":
         sample_sch = sample(rule, func, tvm_target, True)
         if sample_sch is not None and is_tunable(sample_sch):
-            if replays(sample_sch, task.mod):
+            if replays(sample_sch, task.mod) and prints(sample_sch):
                 return Space("collection", _rule_name(rule), rule_space(rule, tvm_target), seed)
-            log.warning("%s: the design space of rule %s does not replay from JSON; MetaSchedule's "
-                        "space instead", task.name, _rule_name(rule))
+            log.warning("%s: the design space of rule %s does not replay from JSON or print as "
+                        "Python; MetaSchedule's space instead", task.name, _rule_name(rule))
     # MetaSchedule's space rejects data-dependent loops: such a function keeps its rule's schedule
     if rule is not None and (mode == "collection" or has_dynamic_loops(func)):
         return Space("collection", _rule_name(rule), rule_space(rule, tvm_target, False), seed, search=False)
