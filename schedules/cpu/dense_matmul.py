@@ -1,5 +1,6 @@
 """x[M, K] @ W[K, F] on a CPU (ONNX Gemm/MatMul after constant folding; F contiguous in W):
-output columns are vectorised, the K loop streams W row by row; tasks are column chunks.
+output columns are vectorised, the K loop streams W row by row; tasks are column chunks, or
+runs of K for one row against a large weight (below).
 
 A classifier (M = 1, W of megabytes, read once per inference from memory) is bound by how W
 streams. Its tasks split K: each sums a contiguous run of W's rows into a row of partial sums
