@@ -52,13 +52,14 @@ def model_for(name: str, plan: str, work: Path) -> Path:
 
 def make(name: str, plan: str, args, work: Path) -> dict:
     from tvm_dsprune import targets
-    from tvm_dsprune.tuning.packed import pack, unpack_in_place
+    from tvm_dsprune.tuning.packed import has_database, pack, unpack_in_place
     from tvm_dsprune.tuning.tune import tune
 
     tgt = targets.resolve(args.target)
     folder = Path(args.out) / target_label(tgt.as_dict()) / f"{name}-{plan}"
     info_path = folder / "info.json"
-    before = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    # a resumed database adds to its time; a folder whose database was removed starts again
+    before = json.loads(info_path.read_text()) if info_path.is_file() and has_database(folder) else {}
     model = model_for(name, plan, work)
     print(f"== {name}, {plan}: {folder}", flush=True)
     t0 = time.perf_counter()

@@ -39,7 +39,7 @@ class DenseMatmul(Rule):
             return None
         i, j, k = loops
         tail = fold_epilogue(sch, mm)
-        if loop_extent(sch, i) == 1 and loop_extent(sch, k) * loop_extent(sch, j) * 4 >= SPLIT_K_FROM:
+        if _splits_k(loop_extent(sch, i), loop_extent(sch, k), loop_extent(sch, j), target):
             return _split_k(sch, mm, tail, target)
         n_j = loop_extent(sch, j)
         jv = largest_divisor(n_j, vector_lanes(target))
@@ -54,8 +54,18 @@ class DenseMatmul(Rule):
         sch.decompose_reduction(mm, k)
         if tail is not None:
             sch.reverse_compute_at(tail, task)
-            vectorize_innermost(sch, tail, jv)
+            vectorize_innermost(sch, tail, jv, below=task)
         return sch
+
+
+def _parts(target) -> int:
+    return max(1, int(target.attrs.get("num-cores", 1))) * PARTS_PER_CORE
+
+
+def _splits_k(m: int, k: int, f: int, target) -> bool:
+    """One row, a weight of SPLIT_K_FROM bytes or more, and K long enough that every part sums
+    at least 8 rows of it."""
+    return m == 1 and k * f * 4 >= SPLIT_K_FROM and k >= 8 * _parts(target)
 
 
 def _split_k(sch, mm, tail, target):
@@ -63,10 +73,9 @@ def _split_k(sch, mm, tail, target):
     share of W's rows, streamed front to back, which memory prefetchers follow), into a
     row of partial sums in L1; the partial rows are added up after. Column chunks instead
     read a short piece of every 4 KB row, a page apart each, and stall on memory."""
-    cores = max(1, int(target.attrs.get("num-cores", 1)))
     lanes = vector_lanes(target)
     i, j, k = sch.get_loops(mm)
-    ko, _ = sch.split(k, [cores * PARTS_PER_CORE, None])
+    ko, _ = sch.split(k, [_parts(target), None])
     rf = sch.rfactor(ko, 0)
     ri, rj, rko, rki = sch.get_loops(rf)
     sch.reorder(rko, ri, rki, rj)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from ..common import block_named, choose, inline_consumers, loop_extent
 from ..rule import Rule
 from .registers import vector_lanes
-from .tiling import schedule_leftovers
+from .tiling import schedule_leftovers, vectorize_innermost
 
 
 class GroupDense(Rule):
@@ -42,14 +42,6 @@ class GroupDense(Rule):
             sch.parallel(task)
             at = b_in
         sch.reverse_compute_at(out, at)
-        loops = sch.get_loops(out)
-        at_stmt = sch.get(at)
-        loops = loops[[sch.get(loop).same_as(at_stmt) for loop in loops].index(True) + 1:]  # its own
-        inner = loops[-1] if loops else None
-        if inner is not None and loop_extent(sch, inner) > 1:
-            lanes = vector_lanes(target)
-            if loop_extent(sch, inner) % lanes == 0 and loop_extent(sch, inner) > lanes:
-                _, inner = sch.split(inner, [None, lanes])
-            sch.vectorize(inner)
+        vectorize_innermost(sch, out, vector_lanes(target), below=at)
         schedule_leftovers(sch, vector_lanes(target))
         return sch

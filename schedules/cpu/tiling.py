@@ -34,8 +34,24 @@ def vectorize_in_rows(sch, loop, chunk: int, width: int) -> None:
         sch.vectorize(loop)
 
 
-def vectorize_innermost(sch, block, width: int) -> None:
-    loop = sch.get_loops(block)[-1]
+def loops_below(sch, block, loop) -> list:
+    """The loops of `block` nested inside `loop`: its own, after a compute-at there (TVM elides
+    loops of extent 1, so there may be none)."""
+    loops = sch.get_loops(block)
+    stmt = sch.get(loop)
+    for i, lp in enumerate(loops):
+        if sch.get(lp).same_as(stmt):
+            return loops[i + 1:]
+    return loops
+
+
+def vectorize_innermost(sch, block, width: int, below=None) -> None:
+    """Vectorise `block`'s innermost loop (only among its loops under `below`, when given: a
+    loop it shares with the block computed there is never vectorised)."""
+    loops = sch.get_loops(block) if below is None else loops_below(sch, block, below)
+    if not loops:
+        return
+    loop = loops[-1]
     ext = loop_extent(sch, loop)
     if ext > width and ext % width == 0:
         loop = sch.split(loop, [None, width])[1]

@@ -42,6 +42,8 @@ def build_conv(cin, cout, k, stride, h, w, epilogue):
     (3, 8, 3, 2, 15, 33, False),        # one channel block, unrolled taps, no epilogue, odd sizes
     (4, 6, 5, 1, 9, 11, True),          # one channel block of 100 taps (not unrolled)
     (16, 64, 3, 1, 4, 8, True),         # channel tiles outer (the weight outweighs the image)
+    (3, 13, 3, 1, 7, 11, True),         # one channel block, 1 x 1 x 1 register tiles: no loop of the
+                                        # epilogue's own to vectorise
 ])
 def test_dense_conv_rule_equals_torch(cin, cout, k, stride, h, w, epilogue):
     import tvm
@@ -95,3 +97,28 @@ def test_conv_transpose_equals_onnxruntime(cin, cout, k, stride, pads, groups, p
     y = LoadedModel(result.package)({"x": x})["y"]
     ref = run_ort(model, x)
     np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("cin,cout,h,w,rows", [(3, 8, 16, 64, True), (24, 24, 20, 40, True), (16, 64, 4, 8, False)])
+def test_task_order_reads_fewer_bytes(cin, cout, h, w, rows):
+    """Row tiles outer for images larger than the weight's re-reads, channel tiles outer
+    otherwise (the cases of the numeric test above take both orders)."""
+    from tvm import te, topi
+    from tvm_dsprune import targets
+    from tvm_dsprune.schedules.cpu import dense_conv
+
+    chosen = []
+    original = dense_conv.rows_outer
+
+    def record(*args):
+        chosen.append(original(*args))
+        return chosen[-1]
+
+    x, wt = te.placeholder((1, cin, h, w)), te.placeholder((cout, cin, 3, 3))
+    func = te.create_prim_func([x, wt, topi.nn.conv2d_nchw(x, wt, 1, 1, 1)])
+    dense_conv.rows_outer, saved = record, dense_conv.rows_outer
+    try:
+        assert dense_conv.DenseConv().apply(func, targets.resolve("llvm").tvm(), False) is not None
+    finally:
+        dense_conv.rows_outer = saved
+    assert chosen == [rows]

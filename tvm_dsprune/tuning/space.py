@@ -16,7 +16,10 @@ A sparse kernel (loops bounded by its format arrays) whose rule has no knobs is 
 one measurement: MetaSchedule's own space cannot schedule data-dependent loops.
 
 A schedule's trace must survive TVM's JSON round trip (a database stores it and replays it when
-it is read): a rule whose trace does not is left out of the search, with a warning.
+it is read), and a tunable rule's trace must also print as Python (MetaSchedule prints every
+design space it tunes; TVM 0.27 cannot print DecomposePadding, which the CPU conv rule uses for
+padded inputs): a rule whose trace does not is left out of the search, with a warning, and the
+task searches MetaSchedule's space.
 """
 from __future__ import annotations
 
