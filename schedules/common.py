@@ -88,3 +88,8 @@ def choose(sch, tunable: bool, options: list[int], default: int):
     if tunable and len(options) > 1:
         return sch.sample_categorical(options, [1.0 / len(options)] * len(options))
     return default
+
+
+def decided(sch, decision) -> int:
+    """The value of a `choose` decision: the default itself, or the sampled one."""
+    return decision if isinstance(decision, int) else int(sch.get(decision))

@@ -16,7 +16,7 @@ TVM 0.27 cannot print as Python; the tuner then searches MetaSchedule's space in
 """
 from __future__ import annotations
 
-from ..common import block_named, choose, fold_epilogue, largest_divisor, loop_extent, written_shape
+from ..common import block_named, choose, decided, fold_epilogue, largest_divisor, loop_extent, written_shape
 from ..rule import Rule
 from .registers import accumulator_budget, vector_lanes
 from .tiling import vectorize_innermost
@@ -75,8 +75,7 @@ def rows_outer(sch, tunable, pad, n_f: int, n_h: int, n_w: int, fv: int, yu: int
     for d in (written_shape(sch, pad)[-2:] if pad is not None else (n_h, n_w)):
         image *= d
     default = (n_h // yu) * n_f * n_taps < (n_f // fv) * image
-    decision = choose(sch, tunable, [0, 1], int(default))
-    return bool(decision if isinstance(decision, int) else int(sch.get(decision)))
+    return bool(decided(sch, choose(sch, tunable, [0, 1], int(default))))
 
 
 def register_tile(n_f: int, n_h: int, budget: int) -> tuple[int, int]:

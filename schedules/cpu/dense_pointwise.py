@@ -18,7 +18,7 @@ input once per channel tile, or the weight once per pixel tile).
 Design space (tunable): the tile's two sizes of the form in use and the task order."""
 from __future__ import annotations
 
-from ..common import choose, inline_consumers, loop_extent
+from ..common import choose, decided, inline_consumers, loop_extent
 from ..rule import Rule
 from .registers import vector_lanes
 from .tiling import schedule_leftovers
@@ -128,14 +128,10 @@ def _task_order(sch, tunable, fo, po, n_f, n_p, rows, cols):
     tile, pixel tiles outer the whole weight once per pixel tile. The default moves fewer bytes
     (pixels outer for the large early layers, whose input outgrows the caches; channels outer
     for the late ones, whose weight does); tunable."""
-    rows, cols = _value(sch, rows), _value(sch, cols)
+    rows, cols = decided(sch, rows), decided(sch, cols)
     pixels_first = n_f * (n_p // cols) < n_p * (n_f // rows)   # weight re-reads < input re-reads (x K)
-    pixels_first = _value(sch, choose(sch, tunable, [0, 1], int(pixels_first)))
+    pixels_first = decided(sch, choose(sch, tunable, [0, 1], int(pixels_first)))
     return (po, fo) if pixels_first else (fo, po)
-
-
-def _value(sch, decision) -> int:
-    return decision if isinstance(decision, int) else int(sch.get(decision))
 
 
 def _accumulate_in_registers(sch, main, out, n, outer, inner, k):
