@@ -18,7 +18,7 @@ input once per channel tile, or the weight once per pixel tile).
 Design space (tunable): the tile's two sizes of the form in use and the task order."""
 from __future__ import annotations
 
-from ..common import choose, decided, inline_consumers, loop_extent
+from ..common import choose, decided, inline_consumers, largest_divisor, loop_extent
 from ..rule import Rule
 from .registers import vector_lanes
 from .tiling import schedule_leftovers
@@ -71,13 +71,16 @@ def _pixels_in_lanes(sch, main, out, loops, n_f, n_p, lanes, regs, tunable):
     po, pi = sch.split(p, [None, tp])
     whole = tiles[0] % lanes == 0
     outer = _task_order(sch, tunable, fo, po, n_f, n_p, fr, tp)
+    serial = ()
+    if outer[0].same_as(po):
+        outer, serial = _pixel_blocks(sch, tunable, po, fo, n_p, decided(sch, tp))
     if whole:
         pvi, lane = sch.split(pi, [None, lanes])
-        sch.reorder(n, *outer, k, fi, pvi, lane)
+        sch.reorder(n, *outer, *serial, k, fi, pvi, lane)
     else:
         pvi, lane = None, pi
-        sch.reorder(n, *outer, k, fi, lane)
-    local = _accumulate_in_registers(sch, main, out, n, *outer, k)
+        sch.reorder(n, *outer, *serial, k, fi, lane)
+    local = _accumulate_in_registers(sch, main, out, n, outer, serial)
     sch.unroll(fi)
     if pvi is not None:
         sch.unroll(pvi)
@@ -107,7 +110,7 @@ def _channels_in_lanes(sch, main, out, loops, n_f, n_p, lanes, regs, tunable):
     po, pi = sch.split(p, [None, pr])
     outer = _task_order(sch, tunable, fo, po, n_f, n_p, fv, pr)
     sch.reorder(n, *outer, k, pi, fvi, lane)
-    local = _accumulate_in_registers(sch, main, out, n, *outer, k)
+    local = _accumulate_in_registers(sch, main, out, n, outer)
     sch.unroll(pi)
     sch.unroll(fvi)
     sch.vectorize(lane)
@@ -134,11 +137,28 @@ def _task_order(sch, tunable, fo, po, n_f, n_p, rows, cols):
     return (po, fo) if pixels_first else (fo, po)
 
 
-def _accumulate_in_registers(sch, main, out, n, outer, inner, k):
+def _accumulate_in_registers(sch, main, out, n, tasks, serial=()):
     """The tile's sums in a local buffer, written back (and through the epilogue) per tile; the
-    tiles are the parallel tasks. Returns the write-back block."""
+    tiles (or, with `serial` loops inside, blocks of tiles) are the parallel tasks. Returns the
+    write-back block."""
     local = sch.cache_write(main, 0, "local")
-    sch.reverse_compute_at(local, inner)
+    sch.reverse_compute_at(local, serial[-1] if serial else tasks[-1])
     sch.reverse_compute_inline(out)
-    sch.parallel(sch.fuse(n, outer, inner))
+    sch.parallel(sch.fuse(n, *tasks))
     return local
+
+
+PIXEL_BLOCK = 1024        # pixels per task when pixel tiles run outer: a page of each output row
+
+
+def _pixel_blocks(sch, tunable, po, fo, n_p, tp):
+    """Pixel tiles outer, on a large image: each task a block of PIXEL_BLOCK pixels, its channel
+    tiles in turn. A task then writes every output channel's block whole (a page each) and
+    re-reads its input block from L1/L2, where tasks of one pixel tile each would touch every
+    output channel's page for a few vectors: more pages than the TLB holds."""
+    tiles = n_p // tp
+    per = largest_divisor(tiles, max(1, PIXEL_BLOCK // tp))
+    if per < 2 or tiles < 4 * per:
+        return (po, fo), ()
+    pb, pbi = sch.split(po, [None, per])
+    return (pb,), (fo, pbi)
