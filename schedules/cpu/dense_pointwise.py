@@ -73,7 +73,7 @@ def _pixels_in_lanes(sch, main, out, loops, n_f, n_p, lanes, regs, tunable):
     outer = _task_order(sch, tunable, fo, po, n_f, n_p, fr, tp)
     serial = ()
     if outer[0].same_as(po):
-        outer, serial = _pixel_blocks(sch, tunable, po, fo, n_p, decided(sch, tp))
+        outer, serial = _pixel_blocks(sch, po, fo, n_p, decided(sch, tp))
     if whole:
         pvi, lane = sch.split(pi, [None, lanes])
         sch.reorder(n, *outer, *serial, k, fi, pvi, lane)
@@ -148,14 +148,14 @@ def _accumulate_in_registers(sch, main, out, n, tasks, serial=()):
     return local
 
 
-PIXEL_BLOCK = 1024        # pixels per task when pixel tiles run outer: a page of each output row
+PIXEL_BLOCK = 1024        # pixels per task when pixel tiles run outer (4 KB of each output row)
 
 
-def _pixel_blocks(sch, tunable, po, fo, n_p, tp):
+def _pixel_blocks(sch, po, fo, n_p, tp):
     """Pixel tiles outer, on a large image: each task a block of PIXEL_BLOCK pixels, its channel
-    tiles in turn. A task then writes every output channel's block whole (a page each) and
-    re-reads its input block from L1/L2, where tasks of one pixel tile each would touch every
-    output channel's page for a few vectors: more pages than the TLB holds."""
+    tiles in turn. A task then writes every output channel's block whole and re-reads its input
+    block from L1/L2; tasks of one pixel tile each wrote a few vectors into every output
+    channel's row in turn, 2-3x slower at 160x160 and 320x320 (measured alone, 2 threads)."""
     tiles = n_p // tp
     per = largest_divisor(tiles, max(1, PIXEL_BLOCK // tp))
     if per < 2 or tiles < 4 * per:

@@ -1,7 +1,7 @@
 """The CPU 1x1 conv rule (dense_pointwise) on the bare GEMM kernel against numpy: both register
 tile forms (pixels in the lanes, channels in the lanes), both task orders (channel tiles or
-pixel tiles outer; on a large image pixel tiles run in blocks per task), the default the rule picks for early and late MobileNet layers, and
-sampled design-space points."""
+pixel tiles outer; on a large image pixel tiles run in blocks per task), the default the rule
+picks for early and late MobileNet layers, and sampled design-space points."""
 import numpy as np
 import pytest
 
@@ -74,27 +74,26 @@ def test_default_order_follows_the_bytes_read_again():
     assert schedule(320, 1280, 7, 7)[1] == ["channels"]
 
 
+def parallel_extents(sch) -> list[int]:
+    from tvm import tirx
+
+    loops = [sch.get(lp) for lp in sch.get_loops(sch.get_sblock("pointwise_update"))]
+    return [int(lp.extent) for lp in loops if lp.kind == tirx.ForKind.PARALLEL]
+
+
 @pytest.mark.parametrize("k,f,h,w,tasks", [
     (8, 24, 64, 64, 4),        # 4096 pixels: 4 tasks of 1024
     (16, 24, 56, 56, 4),       # 3136 pixels, 196 tiles of 16: 4 tasks of 49 tiles
 ])
 def test_pixel_tiles_outer_run_in_blocks_on_large_images(k, f, h, w, tasks):
-    from tvm import tirx
-
     sch, _ = schedule(k, f, h, w, "pixels")
-    parallel = [lp for lp in sch.get_loops(sch.get_sblock("pointwise_update"))
-                if sch.get(lp).kind == tirx.ForKind.PARALLEL]
-    assert [int(sch.get(lp).extent) for lp in parallel] == [tasks]
+    assert parallel_extents(sch) == [tasks]
     run(sch, k, f, h, w)
 
 
 def test_small_images_keep_one_tile_per_task():
-    from tvm import tirx
-
     sch, _ = schedule(16, 24, 16, 16, "pixels")     # 8 pixel tiles: too few for blocks
-    parallel = [lp for lp in sch.get_loops(sch.get_sblock("pointwise_update"))
-                if sch.get(lp).kind == tirx.ForKind.PARALLEL]
-    assert int(sch.get(parallel[0]).extent) > 8
+    assert parallel_extents(sch)[0] > 8
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
