@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from . import __version__, interrupts
@@ -279,7 +280,9 @@ def add_tune(sub) -> None:
     p.add_argument("--cross-compiler", metavar="CC", help="C++ compiler that links candidates for a board of another architecture")
     p.add_argument("--builders", type=int, metavar="N", help="local build processes (default: the CPUs)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--json", metavar="FILE", help="write the per-task summary as JSON")
+    p.add_argument("--json", metavar="FILE", help="write the per-task summary and the tuning curve as JSON")
+    p.add_argument("--plot", metavar="PNG", help="draw the tuning curve: the model's kernel time against the "
+                                                 "minutes of this run")
     p.set_defaults(func=cmd_tune)
 
 
@@ -290,15 +293,25 @@ def cmd_tune(args) -> int:
         raise InputError(f"--batch {args.batch}: must be at least 1")
     if args.time_budget is not None and args.time_budget <= 0:
         raise InputError(f"--time-budget {args.time_budget}: must be positive (minutes)")
-    result = tune(args.model, args.target, args.trials, args.tuning_records, sparse=args.sparse,
-                  input_shapes=args.input_shape, batch=args.batch, target_host=args.target_host, space=args.space,
-                  rpc_tracker=args.rpc_tracker, rpc_key=args.rpc_key, rpc_workers=args.rpc_workers,
-                  cross_compiler=args.cross_compiler, trials_per_task=args.trials_per_task,
-                  time_budget=args.time_budget * 60 if args.time_budget else None,
-                  trials_per_round=args.trials_per_round, builders=args.builders, seed=args.seed,
-                  progress=lambda m: print(m, flush=True))
-    if args.json:
-        write_summary(result, args.json)
+    from . import plots
+    from .outputs import output_set
+
+    # The summary files are checked before the tuning and written after it, also when a signal
+    # stopped the run (tune returns normally then, every record kept).
+    with output_set(args.json, args.plot) as out:
+        result = tune(args.model, args.target, args.trials, args.tuning_records, sparse=args.sparse,
+                      input_shapes=args.input_shape, batch=args.batch, target_host=args.target_host,
+                      space=args.space, rpc_tracker=args.rpc_tracker, rpc_key=args.rpc_key,
+                      rpc_workers=args.rpc_workers, cross_compiler=args.cross_compiler,
+                      trials_per_task=args.trials_per_task,
+                      time_budget=args.time_budget * 60 if args.time_budget else None,
+                      trials_per_round=args.trials_per_round, builders=args.builders, seed=args.seed,
+                      progress=lambda m: print(m, flush=True))
+        if args.json:
+            write_summary(result, out.path(args.json))
+        if args.plot:
+            plots.tuning_curve(result.curve, out.path(args.plot),
+                               title=f"{os.path.basename(args.model)}: {result.trials} trials, {result.new} in this run")
     if result.stopped and result.stopped.startswith("stopped by"):
         return 130
     return 0
@@ -443,6 +456,7 @@ def add_profile(sub) -> None:
     p.add_argument("--rounds", type=int, default=30, help="runs to take medians over (default 30)")
     p.add_argument("--json", metavar="FILE", help="write the profile as JSON")
     p.add_argument("--markdown", metavar="FILE", help="write the tables as markdown")
+    p.add_argument("--plot", metavar="PNG", help="draw each layer's time against onnxruntime's (needs --onnx)")
     p.set_defaults(func=cmd_profile)
 
 
@@ -451,9 +465,12 @@ def cmd_profile(args) -> int:
 
     if args.rounds < 1:
         raise InputError("--rounds must be at least 1")
+    if args.plot and not args.onnx:
+        raise InputError("--plot draws each layer against onnxruntime: give the model with --onnx")
+    from . import plots
     from .outputs import output_set
 
-    with output_set(args.json, args.markdown) as out:
+    with output_set(args.json, args.markdown, args.plot) as out:
         result = profile.profile(args.package, args.onnx, args.rounds, say=lambda m: print(f"... {m}", flush=True))
         text = profile.markdown(result)
         print(text)
@@ -461,6 +478,10 @@ def cmd_profile(args) -> int:
             out.path(args.json).write_text(json.dumps(result, indent=1))
         if args.markdown:
             out.path(args.markdown).write_text(text + "\n")
+        if args.plot:
+            plots.layer_ratios(result["layers"], out.path(args.plot),
+                               title=f"{os.path.basename(args.package)}: time per layer against onnxruntime "
+                                     "(below 1: TVM faster)")
     return 0
 
 

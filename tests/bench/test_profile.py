@@ -33,9 +33,11 @@ def test_profile_times_every_layer_in_the_model_and_alone(tmp_path, zoo_onnx):
 
     src = zoo_onnx("tiny")
     compile(src, "llvm", tmp_path / "t.tar")
-    out = tmp_path / "p.json"
-    assert main(["profile", str(tmp_path / "t.tar"), "--onnx", str(src), "--rounds", "3", "--json", str(out)]) == 0
+    out, png = tmp_path / "p.json", tmp_path / "p.png"
+    assert main(["profile", str(tmp_path / "t.tar"), "--onnx", str(src), "--rounds", "3", "--json", str(out),
+                 "--plot", str(png)]) == 0
     result = json.loads(out.read_text())
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     macs = graph_macs(src)
     rows = {r["layer"]: r for r in result["layers"]}
     assert set(rows) == set(macs)
@@ -56,3 +58,24 @@ def test_profile_of_a_missing_package_is_one_clear_message(tmp_path, capsys):
     assert main(["profile", str(tmp_path / "nope.tar")]) == 2
     err = capsys.readouterr().err
     assert "nope.tar" in err and "Traceback" not in err
+
+
+def test_the_layer_plot_draws_each_layers_ratio_to_onnxruntime(tmp_path):
+    from tvm_dsprune import plots
+
+    layers = [{"layer": "/a/Conv", "tvm_in_model_us": 30.0, "ort_us": 60.0},
+              {"layer": "/b/Conv", "tvm_in_model_us": 50.0, "ort_us": None},     # no onnxruntime node
+              {"layer": "/features/features.2/conv/conv.0/conv.0.0/Conv", "tvm_in_model_us": 90.0, "ort_us": 45.0}]
+    bars = plots.layer_ratios(layers, tmp_path / "l.png")
+    assert bars == [("/a/Conv", 0.5), ("/features/features.2/conv/conv.0/conv.0.0/Conv", 2.0)]
+    assert plots._short(layers[2]["layer"]) == "features.2 conv.0.0"
+    assert (tmp_path / "l.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_plot_without_the_onnx_model_is_one_message_and_no_file(tmp_path, capsys):
+    from tvm_dsprune.cli import main
+
+    assert main(["profile", str(tmp_path / "t.tar"), "--plot", str(tmp_path / "p.png")]) == 2
+    err = capsys.readouterr().err
+    assert "--onnx" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []

@@ -47,7 +47,7 @@ def tuned_dense(tmp_path_factory, zoo_onnx):
     folder = tmp_path_factory.mktemp("tune_dense")
     t0 = time.perf_counter()
     res = tune_cli(zoo_onnx("tiny"), "--trials", 9, "--trials-per-round", 3, "--tuning-records", folder / "db",
-                   "--json", folder / "summary.json", cwd=folder)
+                   "--json", folder / "summary.json", "--plot", folder / "curve.png", cwd=folder)
     return folder, res, time.perf_counter() - t0
 
 
@@ -66,6 +66,18 @@ def test_tune_writes_a_database_compile_applies(tuned_dense, zoo_onnx, tmp_path)
     tuned_tasks = [t for t in summary["tasks"] if t["trials"]]
     # the collection's own schedule is measured first, so a task's best is never worse than it
     assert all(t["baseline_ms"] is not None and t["best_ms"] <= t["baseline_ms"] for t in tuned_tasks)
+    # the tuning curve: one point per measured batch, trials rising to the total; once every task
+    # has a time, the model's kernel time is the tasks' best times times their calls, and falls
+    curve = summary["curve"]
+    assert [p["trials"] for p in curve] == sorted(p["trials"] for p in curve) and curve[-1]["trials"] == 9
+    timed = [p["model_ms"] for p in curve if p["model_ms"] is not None]
+    if all(t["best_ms"] is not None for t in summary["tasks"]):
+        expect = sum(t["weight"] * t["best_ms"] for t in summary["tasks"])
+        assert abs(curve[-1]["model_ms"] - expect) <= 1e-9 * expect
+        assert timed == sorted(timed, reverse=True)
+    else:
+        assert curve[-1]["model_ms"] is None
+    assert (folder / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # each task's space: a rule's knobs, MetaSchedule's own, or a rule without knobs (its schedule alone)
     assert all(t["space"] == "MetaSchedule space" or t["space"].endswith((" knobs", " (fixed)")) for t in tuned_tasks)
 

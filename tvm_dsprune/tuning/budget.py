@@ -39,6 +39,8 @@ class Budget:
     deadline: float | None = None          # time.monotonic() when the time budget ends
     stop_reason: str | None = None
     started: float = field(default_factory=time.monotonic)
+    weights: list[float] | None = None     # calls of each task's kernel in the model
+    curve: list[dict] = field(default_factory=list)   # the tuning curve: one point per measured batch
 
     @property
     def before(self) -> int:
@@ -70,6 +72,21 @@ class Budget:
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
+
+    def model_ms(self, attr: str = "best_ms") -> float | None:
+        """The model's kernel time as tuned so far: each task's best (or baseline) time times its
+        calls, summed; None while some task has no valid time yet."""
+        total = 0.0
+        for state, w in zip(self.tasks, self.weights or [1.0] * len(self.tasks)):
+            ms = getattr(state, attr)
+            if ms is None or ms == float("inf"):
+                return None
+            total += w * ms
+        return total
+
+    def add_curve_point(self) -> None:
+        self.curve.append({"seconds": round(self.elapsed(), 2), "trials": self.records,
+                           "model_ms": self.model_ms(), "collection_ms": self.model_ms("baseline_ms")})
 
     def eta(self) -> float | None:
         """Seconds to the total at this run's pace so far (None before the first record)."""

@@ -1,6 +1,7 @@
 """Progress of a tuning run: a MetaSchedule measure callback that keeps the budget's per-task
-counts and best times, and prints one line per measured batch (tasks done, trials done / total,
-the task's best time so far, elapsed and ETA)."""
+counts and best times, adds a point to the tuning curve (the model's kernel time as tuned so
+far), and prints one line per measured batch (tasks done, trials done / total, the task's best
+time so far, elapsed and ETA)."""
 from __future__ import annotations
 
 from tvm.ir.utils import derived_object
@@ -60,6 +61,7 @@ class Progress(PyMeasureCallback):
         state.history.append(state.best_ms if state.best_ms < float("inf") else 1e9)
         for i, t in enumerate(task_scheduler.tasks_):
             self.budget.tasks[i].done = self.budget.tasks[i].done or bool(t.is_terminated)
+        self.budget.add_curve_point()
         b = self.budget
         done = sum(1 for t in b.tasks if t.done)
         line = (f"[{b.records:>{len(str(b.total))}}/{b.total} trials, {done}/{len(b.tasks)} tasks done, "

@@ -33,6 +33,7 @@ class TuneResult:
     seconds: float
     stopped: str | None               # why the run stopped before the total (None: it did not)
     tasks: list[dict] = field(default_factory=list)
+    curve: list[dict] = field(default_factory=list)   # per batch: seconds, trials, model_ms, collection_ms
     retried: int = 0                  # RPC measurements measured again after a server was lost
 
     @property
@@ -242,7 +243,8 @@ def _run(folder, files, tasks, spaces, tgt, tracker, builder, trials, trials_per
     db = load(folder)
     existing = _existing(db, tasks)
     budget = Budget(trials, [TaskState(before=n, best_ms=best) for n, best, _ in existing], trials_per_task,
-                    time.monotonic() + time_budget if time_budget else None)
+                    time.monotonic() + time_budget if time_budget else None,
+                    weights=[float(t.weight) for t in tasks])
     labels = [t.label for t in tasks]
     if budget.before:
         say(f"{folder}: {budget.before} of {trials} trials already there; tuning the other {max(0, budget.left())}")
@@ -327,7 +329,7 @@ def _result(folder, budget, tasks, spaces, new, t0, stopped) -> TuneResult:
                      "trials": st.records, "best_ms": None if st.best_ms == float("inf") else st.best_ms,
                      "baseline_ms": st.baseline_ms, "errors": st.errors})
     return TuneResult(Path(folder), budget.total, budget.records, new, round(time.perf_counter() - t0, 1),
-                      stopped, rows)
+                      stopped, rows, list(budget.curve))
 
 
 def summary(result: TuneResult) -> str:
@@ -346,10 +348,8 @@ def summary(result: TuneResult) -> str:
 
 
 def write_summary(result: TuneResult, path) -> None:
-    from ..outputs import output_set
-
-    with output_set() as out:
-        out.path(path).write_text(json.dumps({"records": str(result.records), "total": result.total,
-                                              "trials": result.trials, "new": result.new,
-                                              "seconds": result.seconds, "stopped": result.stopped,
-                                              "tasks": result.tasks}, indent=1))
+    """The per-task table and the tuning curve as JSON."""
+    Path(path).write_text(json.dumps({"records": str(result.records), "total": result.total,
+                                      "trials": result.trials, "new": result.new,
+                                      "seconds": result.seconds, "stopped": result.stopped,
+                                      "tasks": result.tasks, "curve": result.curve}, indent=1))
