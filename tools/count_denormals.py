@@ -1,7 +1,10 @@
 """Count the denormal float32 values a model computes: every intermediate tensor of one
 onnxruntime run (graph optimizations off, so each node's output is kept) and every weight.
 
-    python tools/count_denormals.py MODEL.onnx [--seed 0]
+    python tools/count_denormals.py MODEL.onnx
+
+The input is the seeded random normal data `tvm-dsprune run` feeds a model given no inputs file
+(a symbolic batch dimension set to 1).
 
 Denormal operands cost many cycles per operation on x86 unless the thread flushes them to zero;
 pruned and random-weight models can carry tiny activations. A count of 0 means flushing to zero
@@ -20,22 +23,20 @@ def main(argv=None) -> int:
     import onnxruntime as ort
     from onnx import helper, numpy_helper
 
+    from tvm_dsprune.frontend.model_io import onnx_inputs
+    from tvm_dsprune.runtime.run import load_inputs
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the random normal input")
     args = ap.parse_args(argv)
     model = onnx.load(args.model)
+    feed = load_inputs(None, onnx_inputs(model))
     names = [o for n in model.graph.node for o in n.output if o]
     del model.graph.output[:]
     model.graph.output.extend(helper.make_empty_tensor_value_info(o) for o in names)
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(args.seed)
-    feed = {}
-    for i in sess.get_inputs():
-        shape = [d if isinstance(d, int) else 1 for d in i.shape]
-        feed[i.name] = rng.standard_normal(shape).astype("float32")
     tiny = np.finfo(np.float32).tiny
 
     def denormal(a: np.ndarray) -> int:

@@ -17,10 +17,10 @@ def _pyplot():
     return plt
 
 
-def tuning_curve(curve: list[dict], path, title: str = "") -> list[tuple[float, float]]:
+def tuning_curve(curve: list[dict], path, title: str = "") -> None:
     """The model's kernel time (each task's best time times its calls, summed) against the
     minutes of tuning, beside the collection's own schedules; points before every task has a
-    time are left out. Returns the (minutes, ms) points drawn."""
+    time are left out."""
     points = [p for p in curve if p.get("model_ms") is not None]
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -44,7 +44,6 @@ def tuning_curve(curve: list[dict], path, title: str = "") -> list[tuple[float, 
     fig.tight_layout()
     fig.savefig(Path(path), format="png", dpi=110)
     plt.close(fig)
-    return [(p["seconds"] / 60, p["model_ms"]) for p in points]
 
 
 def layer_ratios(layers: list[dict], path, title: str = "") -> list[tuple[str, float]]:

@@ -24,7 +24,7 @@ def scaled_model(path, scale: float):
 
 
 def count(path):
-    out = subprocess.run([sys.executable, str(SCRIPT), str(path), "--seed", "3"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, str(SCRIPT), str(path)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip().splitlines()[-1]
 
@@ -32,7 +32,7 @@ def count(path):
 def test_denormal_products_are_counted(tmp_path):
     scale = np.float32(1e-39) / np.float32(4.0)     # itself denormal: a weight too
     scaled_model(tmp_path / "m.onnx", float(scale))
-    x = np.random.default_rng(3).standard_normal((1, 64)).astype("float32")
+    x = np.random.default_rng(0).standard_normal((1, 64)).astype("float32")     # the tool's input
     y = x * np.array([scale], dtype=np.float32)
     tiny = np.finfo(np.float32).tiny
     dy = int(((np.abs(y) > 0) & (np.abs(y) < tiny)).sum())

@@ -269,7 +269,7 @@ def _run(folder, files, tasks, spaces, tgt, tracker, builder, trials, trials_per
         contexts.append(ms.TuneContext(mod=task.mod, target=tvm_target, space_generator=sp.generator,
                                        search_strategy=search, task_name=task.name, rand_state=seed + i + 1,
                                        num_threads=targets.cpu_count()))
-    weights = [float(t.weight) for t in tasks]
+    weights = budget.weights
     scheduler = ModelScheduler(budget, weights, seed=seed, exclusive=not remote)
     callbacks = [ms.measure_callback.AddToDatabase(), ms.measure_callback.RemoveBuildArtifact(),
                  ms.measure_callback.UpdateCostModel(), Progress(budget, labels, say)]
