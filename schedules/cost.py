@@ -17,7 +17,8 @@ class SparseCost:
     group_shapes:   (gr, gc) group shapes the kernels are written for; the compile step covers a
                     mask with the cheapest of them.
     row_gather:     per output row, the cost (in MACs per pixel) of scattering the rows a dense
-                    kernel computed for the kept filters back to the full output (compact rows).
+                    kernel computed for the kept filters back to the full output (compact rows);
+                    per kept input channel, of gathering it for that kernel (compact columns).
     dw_planes_from: a dense depthwise conv runs the sparse kernel's CPU form with every tap
                     (one kernel for dense and pruned layers) from this many output pixels per
                     channel at stride 1, at any size when strided; 0: never (GPU families).
@@ -44,6 +45,8 @@ class SparseCost:
         """The group-sparse kernel's work; the dense kernel's is rows x cols."""
         return stored_groups * (gr * gc * self.group_mac + self.group_fixed)
 
-    def compact_rows_cost(self, kept_rows: int, rows: int, cols: int) -> float:
-        """The dense kernel on the kept rows only, plus the scatter back to all rows."""
-        return kept_rows * cols + rows * self.row_gather
+    def compact_cost(self, kept_rows: int, kept_cols: int, rows: int, cols: int) -> float:
+        """The dense kernel on the kept rows and columns only, plus the scatter back to all rows
+        (where rows were dropped) and the gather of the kept input channels (where columns were)."""
+        return (kept_rows * kept_cols + (rows * self.row_gather if kept_rows < rows else 0.0)
+                + (kept_cols * self.row_gather if kept_cols < cols else 0.0))

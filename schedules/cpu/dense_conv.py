@@ -92,11 +92,15 @@ def register_tile(n_f: int, n_h: int, budget: int) -> tuple[int, int]:
 
 
 def stage_padded_input(sch, pad, kw: int, out_w: int) -> None:
-    """1x1 without padding: the pad block is a copy, inline it. Otherwise build the padded input
+    """No padding (a 1x1 conv, strided or not): the pad block is a copy, inline it. Otherwise build the padded input
     once (a vector memset and copy, parallel), and for a stride s > 1 store it with even and odd
     columns apart, (w % s, w // s): the strided reads of every tap become contiguous vectors."""
     pad_w = written_shape(sch, pad)[-1]
-    if kw == 1 and pad_w == out_w:
+    reads = sch.get(pad).reads
+    region = reads[0] if reads else None
+    buf = None if region is None else region.source if hasattr(region, "source") else region.buffer
+    source = [int(d) for d in buf.shape] if buf is not None else []
+    if (kw == 1 and pad_w == out_w) or source == written_shape(sch, pad):     # no padding: a copy
         sch.compute_inline(pad)
         return
     stride = (pad_w - kw) // (out_w - 1) if out_w > 1 else 1

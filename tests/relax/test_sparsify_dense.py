@@ -107,7 +107,7 @@ def test_auto_runs_a_filter_pruned_1x1_conv_densely_on_the_kept_filters():
         return bb.emit(relax.call_tir(gv, [y, relax.const(pos), relax.const(keep)],
                                       out_ty=relax.TensorType((1, 12, 7, 7), "float32")))
     tvm.ir.assert_structural_equal(after, module(body, (1, 16, 7, 7)))
-    assert records[0].decision == "compact" and "4/12 filters kept" in records[0].format
+    assert records[0].decision == "compact" and "4/12 filters, 16/16 input channels kept" in records[0].format
 
 
 def test_auto_runs_a_filter_pruned_matmul_on_the_kept_columns_and_matches_numpy():
@@ -121,6 +121,24 @@ def test_auto_runs_a_filter_pruned_matmul_on_the_kept_columns_and_matches_numpy(
     ex = tvm.compile(after, "llvm")
     y = relax.VirtualMachine(ex, tvm.cpu())["main"](tvm.runtime.tensor(x)).numpy()
     np.testing.assert_allclose(y, x @ w.T, rtol=1e-5, atol=1e-5)
+
+
+def test_auto_runs_a_layer_with_empty_columns_on_the_kept_input_channels():
+    cols = np.array([1, 2, 5, 8, 13])
+    w = np.zeros((12, 16), "float32")
+    w[:, cols] = np.random.default_rng(5).standard_normal((12, len(cols)))
+    before = module(lambda bb, x: bb.emit(relax.op.nn.conv2d(x, relax.const(w.reshape(12, 16, 1, 1)))), (1, 16, 7, 7))
+    after = SparsifyDense(COST, "auto")(before)
+    records, after = records_of(after), after.without_attr(RECORDS_ATTR).without_attr(NAMES_ATTR)
+
+    def body(bb, x):
+        kept = bb.emit(relax.op.take(x, relax.const(cols.astype("int32")), axis=1))
+        return bb.emit(relax.op.nn.conv2d(kept, relax.const(np.ascontiguousarray(w[:, cols]).reshape(12, 5, 1, 1))))
+    tvm.ir.assert_structural_equal(after, module(body, (1, 16, 7, 7)))
+    assert records[0].decision == "compact" and "12/12 filters, 5/16 input channels kept" in records[0].format
+    x = np.random.default_rng(6).standard_normal((1, 16, 7, 7)).astype("float32")
+    y = relax.VirtualMachine(tvm.compile(after, "llvm"), tvm.cpu())["main"](tvm.runtime.tensor(x)).numpy()
+    np.testing.assert_allclose(y, np.einsum("fk,nkhw->nfhw", w, x), rtol=1e-5, atol=1e-5)
 
 
 def test_on_mode_keeps_the_group_kernel_for_filter_pruned_layers():

@@ -1,11 +1,12 @@
 """Relax passes and the one lowering path.
 
+fold_constant_channels: input channels that filter pruning made constant -> the next layer's bias.
 sparsify_depthwise: depthwise conv2d with a pruned constant weight -> DR block-sparse kernel.
 sparsify_dense:     1x1 conv2d / matmul with a pruned constant weight -> group-sparse kernel.
 layer_records:      what the passes decided per layer; the records travel with the module.
 pipeline:           the per-target pass list: fold -> sparsify -> legalize/fuse -> schedules -> lower.
 lowering:           ONNX -> Relax -> that pipeline: what compile, tuning and the PoCL harness share.
-Both passes are ordinary tvm.ir.transform module passes; drop them into any Relax pipeline:
+The passes are ordinary tvm.ir.transform module passes; drop them into any Relax pipeline:
 
     from tvm_dsprune.relax import SparsifyDepthwise, SparsifyDense
 """
@@ -16,10 +17,13 @@ def __getattr__(name):
     if name == "SparsifyDense":
         from .sparsify_dense import SparsifyDense
         return SparsifyDense
+    if name == "FoldConstantChannels":
+        from .fold_constant_channels import FoldConstantChannels
+        return FoldConstantChannels
     if name == "SparsifyDepthwise":
         from .sparsify_depthwise import SparsifyDepthwise
         return SparsifyDepthwise
     raise AttributeError(f"module 'tvm_dsprune.relax' has no attribute {name!r}")
 
 
-__all__ = ["SparsifyDense", "SparsifyDepthwise"]
+__all__ = ["FoldConstantChannels", "SparsifyDense", "SparsifyDepthwise"]

@@ -1,4 +1,5 @@
-"""The per-target Relax pipeline: fold -> sparsify -> legalize/fuse -> schedules -> lower.
+"""The per-target Relax pipeline: fold -> constant channels -> sparsify -> legalize/fuse ->
+schedules -> lower.
 
 Built from TVM's own backend pipelines (relax.backend.{cpu_generic,cuda,gpu_generic}), with the
 sparsify passes before legalization, a vectorisable exp/sigmoid on CPUs (fast_math) and the
@@ -50,8 +51,11 @@ def schedule_rules(target) -> list:
 
 
 def sparsify_passes(target, sparse: str = "auto") -> list:
-    """The pruned layers to sparse kernels; on CPUs, the dense 1x1 convs left to the flat-pixel
-    GEMM kernel (GPUs schedule those convs with their own rules)."""
+    """The channels filter pruning made constant folded into the next layers' biases (not with
+    sparse "off": the dense build stays the model as written), the pruned layers to sparse
+    kernels; on CPUs, the dense 1x1 convs left to the flat-pixel GEMM kernel (GPUs schedule
+    those convs with their own rules)."""
+    from .fold_constant_channels import FoldConstantChannels
     from .pointwise_gemm import PointwiseAsGemm
 
     g = target.geometry
@@ -64,6 +68,8 @@ def sparsify_passes(target, sparse: str = "auto") -> list:
         lanes = width = vector_lanes(target.tvm())
     passes = [SparsifyDepthwise(g, target.cost, sparse, width, local_accumulator=local),
               SparsifyDense(target.cost, sparse, local_accumulator=local, vector_lanes=lanes)]
+    if sparse != "off":
+        passes.insert(0, FoldConstantChannels())
     return passes if target.is_gpu else passes + [PointwiseAsGemm()]
 
 

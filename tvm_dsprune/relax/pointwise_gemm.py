@@ -17,6 +17,8 @@ from .layer_records import LayerNames
 from .sparsify_dense import _common_reason, _conv_reason, _static
 from .sparsify_depthwise import CONV2D, OUT_EWISE_FUSABLE, is_depthwise
 
+TAKE = tvm.ir.Op.get("relax.take")
+
 
 @relax.expr_functor.mutator
 class _Rewriter(relax.PyExprMutator):
@@ -41,19 +43,38 @@ class _Rewriter(relax.PyExprMutator):
             self.names.add(matrix, *found)
         n, k, h, wd = _static(data.ty.shape)
         f = matrix.shape[1]
-        func = pointwise.build(n, k, f, h, wd).with_attr("op_pattern", OUT_EWISE_FUSABLE)
-        gv = self.builder_.add_func(func, "dsprune_pointwise")
-        return relax.call_tir(gv, [data, relax.const(matrix)],
-                              out_ty=relax.TensorType((n, f, h, wd), "float32"))
+        source, channels = self._gathered(data)
+        if channels is None:
+            func = pointwise.build(n, k, f, h, wd)
+            args = [data, relax.const(matrix)]
+        else:
+            func = pointwise.build(n, k, f, h, wd, channels_in=_static(source.ty.shape)[1])
+            args = [source, relax.const(matrix), relax.const(channels)]
+        gv = self.builder_.add_func(func.with_attr("op_pattern", OUT_EWISE_FUSABLE), "dsprune_pointwise")
+        return relax.call_tir(gv, args, out_ty=relax.TensorType((n, f, h, wd), "float32"))
+
+    def _gathered(self, data):
+        """(x, channels) when `data` is `take(x, constant channels, axis=1)` (a compact layer's
+        kept input channels): the kernel reads them from x in place; else (data, None)."""
+        value = self.lookup_binding(data) if isinstance(data, relax.Var) else None
+        if not (isinstance(value, relax.Call) and value.op.same_as(TAKE)
+                and isinstance(value.args[1], tvm.ir.Constant) and int(value.attrs.axis) == 1):
+            return data, None
+        source = value.args[0]
+        if _static(source.ty.shape) is None or len(_static(source.ty.shape)) != 4:
+            return data, None
+        return source, value.args[1].value.numpy().astype("int32")
 
 
 @tvm.ir.transform.module_pass(opt_level=0, name="PointwiseAsGemm")
 class PointwiseAsGemm:
-    """Every dense 1x1 conv of the module's Relax functions becomes the pointwise kernel."""
+    """Every dense 1x1 conv of the module's Relax functions becomes the pointwise kernel; a
+    channel gather in front of one (a compact layer's) folds into the kernel, and the gather,
+    unused, goes."""
 
     def transform_module(self, mod, ctx):
         rw = _Rewriter(mod)
         for gv, func in mod.functions_items():
             if isinstance(func, relax.Function):
                 rw.builder_.update_func(gv, rw.visit_expr(func))
-        return rw.names.attach(rw.builder_.get())
+        return relax.transform.DeadCodeElimination()(rw.names.attach(rw.builder_.get()))

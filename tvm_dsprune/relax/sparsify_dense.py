@@ -7,14 +7,18 @@ support (unaligned 1xg, gr x gc, or g = 1 for n:m and unstructured masks); row b
 filter pruning emptied store nothing and are not computed. The layer goes sparse only where
 the target's cost model says sparse beats dense (mode "auto"), or always ("on").
 
-Filter pruning (the DEPrune paper, Sec. 4.2) leaves whole output rows empty and the others dense: there the
-cheapest form is often neither, but the target's dense kernel on the kept rows only, whose
-result kernels/row_scatter.py scatters back to every output channel ("compact rows"; pruned
-channels read 0; the bias / activation epilogue fuses into the scatter). Mode "auto" picks whichever of dense,
+Filter pruning (the DEPrune paper, Sec. 4.2) leaves whole output rows empty and the others dense
+(and, after FoldConstantChannels, whole input columns): there the cheapest form is often
+neither, but the target's dense kernel on the kept rows and the input channels they read
+(gathered by a `take`), whose result kernels/row_scatter.py scatters back to every output
+channel ("compact"; pruned channels read 0; the bias / activation epilogue fuses into the
+scatter). Mode "auto" picks whichever of dense,
 group-sparse and compact rows the cost model rates cheapest; "on" always uses the group kernel.
 Every conv / dense layer that is not depthwise gets a LayerRecord.
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import tvm
@@ -26,6 +30,13 @@ from .layer_records import LayerNames, LayerRecord, check_sparse_mode, with_reco
 from .sparsify_depthwise import CONV2D, OUT_EWISE_FUSABLE, is_depthwise
 
 MATMUL = tvm.ir.Op.get("relax.matmul")
+
+
+class Compact(NamedTuple):
+    """The compact form of a layer: the target's dense kernel on the kept filters (rows) and
+    the input channels any of them reads (columns)."""
+    rows: np.ndarray
+    cols: np.ndarray
 
 
 def _static(shape) -> list[int] | None:
@@ -100,11 +111,11 @@ class _Rewriter(relax.PyExprMutator):
             return call
         matrix = w.reshape(wshape[0], wshape[1])
         fmt = self._format(matrix, rec)
-        if isinstance(fmt, np.ndarray):           # compact rows: conv2d with the kept filters only
-            kept_w = np.ascontiguousarray(w[fmt])
+        if isinstance(fmt, Compact):              # conv2d on the kept filters and input channels only
+            kept_w = np.ascontiguousarray(w[fmt.rows][:, fmt.cols])
             self.names.add(kept_w, rec.name, rec.position)
-            narrow = relax.Call(call.op, [data, relax.const(kept_w)], call.attrs)
-            return self._scatter_rows(narrow, fmt, matrix.shape[0], rec, "conv2d")
+            narrow = relax.Call(call.op, [self._gather(data, fmt, matrix.shape[1]), relax.const(kept_w)], call.attrs)
+            return self._compact(narrow, fmt, matrix.shape, rec, "conv2d")
         if fmt is None:
             return call
         n, k, h, wd = _static(data.ty.shape)
@@ -129,11 +140,11 @@ class _Rewriter(relax.PyExprMutator):
             rec.reason = reason
             return call
         fmt = self._format(np.ascontiguousarray(wt.T), rec)
-        if isinstance(fmt, np.ndarray):           # compact rows: matmul with the kept columns of W
-            kept_w = np.ascontiguousarray(wt[:, fmt])
+        if isinstance(fmt, Compact):              # matmul on the kept outputs and inputs of W only
+            kept_w = np.ascontiguousarray(wt[fmt.cols][:, fmt.rows])
             self.names.add(kept_w, rec.name, rec.position)
-            narrow = relax.Call(call.op, [data, relax.const(kept_w)], call.attrs)
-            return self._scatter_rows(narrow, fmt, wt.shape[1], rec, "matmul")
+            narrow = relax.Call(call.op, [self._gather(data, fmt, wt.shape[0]), relax.const(kept_w)], call.attrs)
+            return self._compact(narrow, fmt, (wt.shape[1], wt.shape[0]), rec, "matmul")
         if fmt is None:
             return call
         if self.local_accumulator:
@@ -155,10 +166,10 @@ class _Rewriter(relax.PyExprMutator):
         if self.mode == "on":
             return fmt
         rows, cols = matrix.shape
-        kept = np.flatnonzero(np.any(matrix != 0, axis=1))
+        kept = Compact(np.flatnonzero(np.any(matrix != 0, axis=1)), np.flatnonzero(np.any(matrix != 0, axis=0)))
         costs = {"dense": float(rows * cols), "group": self.cost.group_sparse_cost(fmt.stored, fmt.gr, fmt.gc)}
-        if 0 < len(kept) < rows:
-            costs["compact"] = self.cost.compact_rows_cost(len(kept), rows, cols)
+        if len(kept.rows) and (len(kept.rows) < rows or len(kept.cols) < cols):
+            costs["compact"] = self.cost.compact_cost(len(kept.rows), len(kept.cols), rows, cols)
         best = min(costs, key=costs.get)
         if best == "compact":
             return kept
@@ -167,6 +178,24 @@ class _Rewriter(relax.PyExprMutator):
                           f"best cover {fmt.gr}x{fmt.gc} computes {fmt.density:.2f})")
             return None
         return fmt
+
+    def _gather(self, data, fmt, cols):
+        """The input channels (axis 1) the kept columns read; all of them: the input itself."""
+        if len(fmt.cols) == cols:
+            return data
+        return self.builder_.emit(relax.op.take(data, relax.const(fmt.cols.astype("int32")), axis=1))
+
+    def _compact(self, narrow, fmt, shape, rec, op_name):
+        """The narrow layer's result, its rows scattered back where filters were dropped."""
+        rows, cols = shape
+        rec.decision = "compact"
+        rec.format = (f"{len(fmt.rows)}/{rows} filters, {len(fmt.cols)}/{cols} input channels kept: "
+                      f"dense {op_name} on them")
+        rec.kernel = op_name
+        rec.reason = f"computes {len(fmt.rows) * len(fmt.cols) / (rows * cols):.2f} of the dense MACs"
+        if len(fmt.rows) == rows:
+            return narrow
+        return self._scatter_rows(narrow, fmt.rows, rows, rec, op_name)
 
     def _scatter_rows(self, narrow, kept, rows, rec, op_name):
         """out[:, r] = narrow[:, position of r in kept], and 0 for a pruned row r."""
@@ -177,10 +206,8 @@ class _Rewriter(relax.PyExprMutator):
         y = self.builder_.emit(narrow)
         narrow_shape = [int(d) for d in y.ty.shape]
         gv = self.builder_.add_func(row_scatter.build(narrow_shape, rows), "dsprune_row_scatter")
-        rec.decision = "compact"
-        rec.format = f"{len(kept)}/{rows} filters kept: dense {op_name} on them, scattered back"
+        rec.format += ", scattered back"
         rec.kernel = f"{op_name} + {gv.name_hint}"
-        rec.reason = f"computes {len(kept) / rows:.2f} of the dense MACs"
         out_shape = [narrow_shape[0], rows, *narrow_shape[2:]]
         return relax.call_tir(gv, [y, relax.const(pos), relax.const(keep)],
                               out_ty=relax.TensorType(out_shape, "float32"))
