@@ -172,3 +172,21 @@ def test_exporter_shaped_model_equals_onnxruntime(tmp_path, sparse):
 def test_sparse_off_keeps_the_model_as_it_is(tmp_path):
     low = lower(exporter_model(tmp_path / "m.onnx"), "llvm", sparse="off", stop_after="fuse")
     assert FOLDED_ATTR not in low.mod.attrs
+
+
+def run(mod, x):
+    return relax.VirtualMachine(tvm.compile(mod, "llvm"), tvm.cpu())["main"](tvm.runtime.tensor(x)).numpy()
+
+
+def test_a_layer_read_elsewhere_too_keeps_a_separate_add():
+    """The layer's output feeds its bias add and a concat: the concat must see what it owes."""
+    def before(bb, x):
+        y = bb.emit(relax.op.nn.conv2d(producer(bb, x), relax.const(W2)))
+        z = bb.emit(relax.op.add(y, relax.const(B2)))
+        return bb.emit(relax.op.concat([z, y], axis=1))
+
+    mod = module(before, (1, 4, 8, 8))
+    after = FoldConstantChannels()(mod)
+    assert int(after.attrs[FOLDED_ATTR]) == 1
+    x = np.random.default_rng(7).standard_normal((1, 4, 8, 8)).astype("float32")
+    np.testing.assert_allclose(run(after, x), run(mod, x), rtol=1e-5, atol=1e-5)

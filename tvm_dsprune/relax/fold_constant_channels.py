@@ -212,7 +212,7 @@ class _Rewriter(relax.PyExprMutator):
         if len(users) != 1 or users[0] is None:
             return False
         call = users[0]
-        if not (call.op.same_as(ADD) and call.args[0].same_as(var) and isinstance(call.args[1], tvm.ir.Constant)):
+        if not (isinstance(call, relax.Call) and call.op.same_as(ADD) and call.args[0].same_as(var) and isinstance(call.args[1], tvm.ir.Constant)):
             return False
         out = _shape(var)
         bias = _shape(call.args[1])
@@ -245,17 +245,16 @@ class _Rewriter(relax.PyExprMutator):
 
 
 def _uses(func) -> dict:
+    """var -> the binding values that read it (a Call, a Tuple, ...); None for the function's
+    result. Every read counts, inside tuples too: a layer whose output is read anywhere but by
+    its bias add keeps a separate add of what it owes."""
     out: dict = {}
     for block in func.body.blocks:
         for b in block.bindings:
-            if isinstance(b, relax.VarBinding) and isinstance(b.value, relax.Call):
-                for arg in b.value.args:
-                    if isinstance(arg, relax.Var):
-                        out.setdefault(arg, []).append(b.value)
-    rets = func.body.body
-    for v in (rets.fields if isinstance(rets, relax.Tuple) else [rets]):
-        if isinstance(v, relax.Var):
-            out.setdefault(v, []).append(None)
+            for v in relax.analysis.free_vars(b.value):
+                out.setdefault(v, []).append(b.value)
+    for v in relax.analysis.free_vars(func.body.body):
+        out.setdefault(v, []).append(None)
     return out
 
 
