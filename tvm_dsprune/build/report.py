@@ -46,7 +46,7 @@ def format_report(rep: dict) -> str:
     lines += [fmt(head), fmt("-" * w for w in widths)] + [fmt(r) for r in rows]
     lines.append(f"\n{s['sparse']} of {s['layers']} conv/dense layers sparse "
                  f"({', '.join(f'{k} {v}' for k, v in s['by_op'].items() if v) or 'none'}); "
-                 + (f"{s['compact']} compact (dense kernel on the kept filters); " if s["compact"] else "")
+                 + (f"{s['compact']} compact (dense kernel on the kept filters and input channels); " if s["compact"] else "")
                  + f"{s['dense_pruned']} pruned layers kept dense; " + tuning_line(rep))
     return "\n".join(lines)
 

@@ -34,7 +34,7 @@ class LayerRecord:
     op: str                 # dw, pw, conv, fc
     shape: list[int]        # weight shape as the model stores it
     density: float          # kept / total weights
-    decision: str           # "sparse", "compact" (dense kernel on the kept filters) or "dense"
+    decision: str           # "sparse", "compact" (dense kernel on the kept filters and input channels) or "dense"
     format: str = ""        # e.g. "DR g32 kmax64", "groups 1x4"
     kernel: str = ""        # the PrimFunc the layer calls
     reason: str = ""

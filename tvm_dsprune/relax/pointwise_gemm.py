@@ -1,8 +1,9 @@
 """PointwiseAsGemm: dense 1x1 convs -> the flat-pixel GEMM kernel (kernels/pointwise.py).
 
 Matches what SparsifyDense left as a `relax.nn.conv2d` with a 1x1 kernel, groups 1, stride 1,
-no padding, NCHW/OIHW, float32 and a constant weight (a layer kept dense, or the kept filters of
-a compact one), and calls the pointwise kernel with the weight as a [K, F] matrix. The
+no padding, NCHW/OIHW, float32 and a constant weight (a layer kept dense, or the kept filters
+and input channels of a compact one), and calls the pointwise kernel with the weight as a
+[K, F] matrix; a compact layer's channel gather becomes the kernel's channel list. The
 kernel's output block takes the fused epilogue (bias, folded BN, activation, residual add), as
 the sparse kernels' do. For CPU targets: a GPU schedules the conv with its own rules.
 """
