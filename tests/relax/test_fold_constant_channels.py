@@ -9,22 +9,13 @@ from onnx import TensorProto, helper, numpy_helper
 from tvm import relax
 
 from conftest import run_ort
+from relax_module import module
 from tvm_dsprune.bench.timing import relative_error
 from tvm_dsprune.build.compile import compile
 from tvm_dsprune.relax.fold_constant_channels import FOLDED_ATTR, FoldConstantChannels
 from tvm_dsprune.relax.layer_records import NAMES_ATTR
 from tvm_dsprune.relax.lowering import lower
 from tvm_dsprune.runtime.session import LoadedModel
-
-
-def module(build_body, x_shape):
-    bb = relax.BlockBuilder()
-    x = relax.Var("x", relax.TensorType(x_shape, "float32"))
-    with bb.function("main", [x]):
-        with bb.dataflow():
-            o = bb.emit_output(build_body(bb, x))
-        bb.emit_func_output(o)
-    return bb.get()
 
 
 def weights(shape, seed, dead_rows=()):

@@ -4,6 +4,7 @@ import pytest
 import tvm
 from tvm import relax
 
+from relax_module import module
 from tvm_dsprune.kernels import group_dense, row_scatter
 from tvm_dsprune.relax.layer_records import NAMES_ATTR, RECORDS_ATTR, records as records_of
 from tvm_dsprune.relax.sparsify_dense import SparsifyDense
@@ -18,16 +19,6 @@ def pruned(f, k, keep=0.2, seed=0):
     rng = np.random.default_rng(seed)
     w = rng.standard_normal((f, k)).astype("float32")
     return np.where(rng.random(w.shape) < keep, w, 0).astype("float32")
-
-
-def module(build_body, x_shape):
-    bb = relax.BlockBuilder()
-    x = relax.Var("x", relax.TensorType(x_shape, "float32"))
-    with bb.function("main", [x]):
-        with bb.dataflow():
-            o = bb.emit_output(build_body(bb, x))
-        bb.emit_func_output(o)
-    return bb.get()
 
 
 def test_pruned_1x1_conv_becomes_the_group_kernel():
