@@ -92,9 +92,10 @@ def register_tile(n_f: int, n_h: int, budget: int) -> tuple[int, int]:
 
 
 def stage_padded_input(sch, pad, kw: int, out_w: int) -> None:
-    """No padding (a 1x1 conv, strided or not): the pad block is a copy, inline it. Otherwise build the padded input
-    once (a vector memset and copy, parallel), and for a stride s > 1 store it with even and odd
-    columns apart, (w % s, w // s): the strided reads of every tap become contiguous vectors."""
+    """No padding (a 1x1 conv, strided or not): the pad block is a copy, inline it. Otherwise
+    build the padded input once (a vector memset and copy, parallel), and for a stride s > 1
+    store it with even and odd columns apart, (w % s, w // s): the strided reads of every tap
+    become contiguous vectors."""
     pad_w = written_shape(sch, pad)[-1]
     reads = sch.get(pad).reads
     region = reads[0] if reads else None

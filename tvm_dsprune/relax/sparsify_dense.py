@@ -12,8 +12,8 @@ Filter pruning (the DEPrune paper, Sec. 4.2) leaves whole output rows empty and 
 neither, but the target's dense kernel on the kept rows and the input channels they read
 (gathered by a `take`), whose result kernels/row_scatter.py scatters back to every output
 channel ("compact"; pruned channels read 0; the bias / activation epilogue fuses into the
-scatter). Mode "auto" picks whichever of dense,
-group-sparse and compact rows the cost model rates cheapest; "on" always uses the group kernel.
+scatter). Mode "auto" picks whichever of dense, group-sparse and compact the cost model rates
+cheapest; "on" always uses the group kernel.
 Every conv / dense layer that is not depthwise gets a LayerRecord.
 """
 from __future__ import annotations
@@ -180,10 +180,12 @@ class _Rewriter(relax.PyExprMutator):
         return fmt
 
     def _gather(self, data, fmt, cols):
-        """The input channels (axis 1) the kept columns read; all of them: the input itself."""
+        """The input channels (axis 1) the kept columns read; all of them: the input itself. The
+        indices are constants in range, so mode "clip" (TOPI's "fast" warns at every build)."""
         if len(fmt.cols) == cols:
             return data
-        return self.builder_.emit(relax.op.take(data, relax.const(fmt.cols.astype("int32")), axis=1))
+        channels = relax.const(fmt.cols.astype("int32"))
+        return self.builder_.emit(relax.op.take(data, channels, axis=1, mode="clip"))
 
     def _compact(self, narrow, fmt, shape, rec, op_name):
         """The narrow layer's result, its rows scattered back where filters were dropped."""
