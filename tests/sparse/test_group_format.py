@@ -67,3 +67,21 @@ def test_all_zero_matrix():
     fmt = group_format.cover(np.zeros((8, 12), "float32"), (1, 4))
     assert fmt.stored == 0 and fmt.kept_rows == 0
     np.testing.assert_array_equal(fmt.to_dense(), np.zeros((8, 12)))
+
+
+@pytest.mark.parametrize("compact", [True, False])
+def test_group_arrays_are_padded_to_a_power_of_two_that_no_block_reads(compact):
+    """Two weights of one plan whose stored counts differ a little (here: folded constant
+    channels empty a few groups) get arrays of one length, so sparse kernels of one signature."""
+    w = masked(48, 64, "group1x4", seed=3)
+    folded = w.copy()
+    folded[:, :6] = 0
+    a, b = (group_format.cover(m, (1, 4), compact) for m in (w, folded))
+    assert b.stored < a.stored
+    for fmt, m in ((a, w), (b, folded)):
+        n = fmt.group_val.shape[0]
+        assert n == fmt.group_col.shape[0] and n & (n - 1) == 0 and fmt.stored <= n < 2 * fmt.stored
+        assert fmt.block_ptr[:, 1].max() == fmt.stored               # the padding is never pointed at
+        assert not fmt.group_val[fmt.stored:].any()
+        np.testing.assert_array_equal(fmt.to_dense(), m)
+    assert a.group_val.shape == b.group_val.shape

@@ -15,6 +15,12 @@ keeps them):
 
 Dropping the empty rows is what lets filter-pruned layers run as dense gr-row blocks.
 
+group_col / group_val hold NG = storage_length(stored) entries: the stored groups, then zero
+groups that no block points at. NG is part of a sparse kernel's signature, so of its tuning
+workload; rounded up to a power of two it depends on the plan's ratio, not on the exact count,
+which the weights shift (a folded constant channel empties a column, an empty row block stores
+nothing). The padding is never read.
+
 A mask that group pruning produced is covered exactly; any other mask (n:m, unstructured) is
 covered too, with zeros where a group overlaps pruned weights — with (1, 1) groups it is plain
 CSR. `choose_shape` picks the group shape of least estimated cost.
@@ -35,7 +41,7 @@ class GroupFormat:
     block_ptr: np.ndarray       # int32 [B, 2]
     group_col: np.ndarray       # int32 [NG]
     group_val: np.ndarray       # [NG, gr, gc]
-    stored: int                 # real groups (NG may hold one zero group so no array is empty)
+    stored: int                 # real groups; NG >= stored (see storage_length)
     row_pos: np.ndarray         # int32 [F]: compacted row of each row (dropped: an all-zero row)
     kept_rows: int = 0          # rows that are computed
 
@@ -123,10 +129,16 @@ def cover(matrix: np.ndarray, shape: tuple[int, int], compact: bool = True) -> G
     ptr[:, 1] = np.cumsum(per_block)
     ptr[:, 0] = ptr[:, 1] - per_block
     stored = len(starts_c)
-    if stored == 0:
-        starts_c, vals = np.zeros(1, np.int64), np.zeros((1, gr, gc), matrix.dtype)
+    length = storage_length(stored)
+    starts_c = np.concatenate([starts_c, np.zeros(length - stored, starts_c.dtype)])
+    vals = np.concatenate([vals.astype(matrix.dtype), np.zeros((length - stored, gr, gc), matrix.dtype)])
     return GroupFormat(rows, k, gr, gc, ptr, starts_c.astype(np.int32), vals.astype(matrix.dtype), stored, row_pos,
                        len(kept))
+
+
+def storage_length(stored: int) -> int:
+    """NG for `stored` groups: the next power of two (at least 1, so no array is empty)."""
+    return 1 << max(0, int(stored) - 1).bit_length()
 
 
 def cost(fmt: GroupFormat, group_overhead: float) -> float:
