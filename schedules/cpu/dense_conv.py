@@ -16,7 +16,8 @@ TVM 0.27 cannot print as Python; the tuner then searches MetaSchedule's space in
 """
 from __future__ import annotations
 
-from ..common import block_named, choose, decided, fold_epilogue, largest_divisor, loop_extent, written_shape
+from ..common import (block_named, choose, decided, fold_epilogue, largest_divisor, loop_extent, read_shape,
+                      written_shape)
 from ..rule import Rule
 from .registers import accumulator_budget, vector_lanes
 from .tiling import vectorize_innermost
@@ -97,11 +98,7 @@ def stage_padded_input(sch, pad, kw: int, out_w: int) -> None:
     store it with even and odd columns apart, (w % s, w // s): the strided reads of every tap
     become contiguous vectors."""
     pad_w = written_shape(sch, pad)[-1]
-    reads = sch.get(pad).reads
-    region = reads[0] if reads else None
-    buf = None if region is None else region.source if hasattr(region, "source") else region.buffer
-    source = [int(d) for d in buf.shape] if buf is not None else []
-    if (kw == 1 and pad_w == out_w) or source == written_shape(sch, pad):     # no padding: a copy
+    if (kw == 1 and pad_w == out_w) or read_shape(sch, pad, 0) == written_shape(sch, pad):   # a copy
         sch.compute_inline(pad)
         return
     stride = (pad_w - kw) // (out_w - 1) if out_w > 1 else 1

@@ -50,10 +50,11 @@ MAX_SUM_FLOATS = 128      # a tile's sums stay in registers only up to this many
 def register_tile(broadcast: list[int], vectors: list[int], regs: int, lanes: int = 8) -> tuple[int, int]:
     """The (broadcast count, vector count) register tile with the most accumulators that fits:
     b * v accumulators (at most 3/4 of the registers: the rest hold the v vector loads and the
-    broadcasts of a k step) of `lanes` floats each, MAX_SUM_FLOATS at most (LLVM keeps a larger
-    local tile in memory: measured on Zen 4, 16 lanes, a 64->384 1x1 conv at 14x14 runs 115
-    GFLOP/s with 7x1 vectors of sums and 10-13 with 7x2, 14x1 or 4x3). Ties go to fewer loads
-    per k. Enough accumulators hide the FMA latency (two units, ~4 cycles)."""
+    broadcasts of a k step) of `lanes` floats each, MAX_SUM_FLOATS at most (measured on Zen 4,
+    16 lanes: tiles of 192-224 floats, 7x2, 14x1 or 4x3 vectors of sums, ran a 64->384 1x1 conv
+    at 14x14 at 10-13 GFLOP/s, 7x1 at 115-145; pixels in the lanes, 24->144 at 56x56, 2x4 = 128
+    floats ran 166). Ties go to fewer loads per k. Enough accumulators hide the FMA latency
+    (two units, ~4 cycles)."""
     fits = [(b, v) for b in broadcast for v in vectors
             if b * v <= regs * 3 // 4 and b * v + v + 1 <= regs and b * v * lanes <= MAX_SUM_FLOATS]
     if not fits:
@@ -110,8 +111,9 @@ def _channels_in_lanes(sch, main, out, loops, n_f, n_p, lanes, regs, tunable):
     n, f, p, k = loops
     widths = [v * lanes for v in (1, 2, 3) if n_f % (v * lanes) == 0]
     pixel_rows = [d for d in range(1, 15) if n_p % d == 0]
-    # 16 lanes: one vector of channels by default (measured on Zen 4, 64->384 at 14x14: 7x1
-    # vectors of sums 145 GFLOP/s, 2x2 81, 2x3 48, 4x2 16); the wider tiles stay tunable
+    # 16 lanes: one vector of channels by default, a form-specific limit the float cap does not
+    # catch (measured on Zen 4, 64->384 at 14x14: 7x1 vectors of sums 145 GFLOP/s, 2x2 81, 2x3
+    # 48, 4x2 16, all within 128 floats); the wider tiles stay tunable
     vectors = [1] if lanes >= 16 else [w // lanes for w in widths]
     pr_default, fvec = register_tile(pixel_rows, vectors, regs, lanes)
     fv = choose(sch, tunable, widths, fvec * lanes)

@@ -26,12 +26,12 @@ def build(n: int, k: int, f: int, h: int, w: int, dtype: str = "float32", channe
     reads K of the input's `channels_in` channels, PrimFunc(data[N,channels_in,H,W], weight[K,F],
     channels[K] int32, out): the kept input channels of a compact layer, read in place rather
     than gathered into a copy first."""
+    if channels_in:
+        return _gathered(n, k, f, h, w, dtype, channels_in)
     I = T.int64
     P = h * w
     W = w
     ZERO = T.float32(0) if dtype == "float32" else T.Cast(dtype, 0)
-    if channels_in:
-        return _gathered(n, k, f, h, w, dtype, channels_in)
 
     @T.prim_func(private=True, s_tir=True)
     def kernel(data: T.Buffer((I(n), I(k), I(h), I(w)), dtype),
@@ -55,6 +55,8 @@ def build(n: int, k: int, f: int, h: int, w: int, dtype: str = "float32", channe
 
 
 def _gathered(n: int, k: int, f: int, h: int, w: int, dtype: str, channels_in: int):
+    """build's body with the input read through `channels` (its own signature, so its own
+    TVMScript: the dense kernel keeps no index load in its inner loop)."""
     I = T.int64
     P = h * w
     W = w

@@ -21,13 +21,13 @@ import tvm
 from tvm import relax
 
 from .layer_records import LayerNames
+from .sparsify_dense import MATMUL, _static
 from .sparsify_depthwise import CONV2D
 
 ADD = tvm.ir.Op.get("relax.add")
 MULTIPLY = tvm.ir.Op.get("relax.multiply")
 MEAN = tvm.ir.Op.get("relax.mean")
 RESHAPE = tvm.ir.Op.get("relax.reshape")
-MATMUL = tvm.ir.Op.get("relax.matmul")
 MAXIMUM = tvm.ir.Op.get("relax.maximum")
 MINIMUM = tvm.ir.Op.get("relax.minimum")
 RELU = tvm.ir.Op.get("relax.nn.relu")
@@ -45,10 +45,8 @@ class Channels:
 
 
 def _shape(expr) -> list[int] | None:
-    try:
-        return [int(d) for d in expr.ty.shape]
-    except (TypeError, ValueError, AttributeError):
-        return None
+    """The static shape of a Relax expression; None for a dynamic shape or a non-tensor."""
+    return _static(getattr(getattr(expr, "ty", None), "shape", None))
 
 
 def _per_channel(const, out_shape: list[int]) -> np.ndarray | None:

@@ -132,8 +132,7 @@ def cover(matrix: np.ndarray, shape: tuple[int, int], compact: bool = True) -> G
     length = storage_length(stored)
     starts_c = np.concatenate([starts_c, np.zeros(length - stored, starts_c.dtype)])
     vals = np.concatenate([vals.astype(matrix.dtype), np.zeros((length - stored, gr, gc), matrix.dtype)])
-    return GroupFormat(rows, k, gr, gc, ptr, starts_c.astype(np.int32), vals.astype(matrix.dtype), stored, row_pos,
-                       len(kept))
+    return GroupFormat(rows, k, gr, gc, ptr, starts_c.astype(np.int32), vals, stored, row_pos, len(kept))
 
 
 def storage_length(stored: int) -> int:
