@@ -8,10 +8,10 @@ the fused epilogue, are written while they are in cache.
 No design space: the tile is the kernel's (chosen by the Relax pass from the vector width)."""
 from __future__ import annotations
 
-from ..common import block_named, inline_consumers, loop_extent
+from ..common import block_named, inline_consumers
 from ..rule import Rule
 from .registers import vector_lanes
-from .tiling import schedule_leftovers
+from .tiling import schedule_leftovers, vectorize_whole
 
 
 class DRDepthwise(Rule):
@@ -30,10 +30,6 @@ class DRDepthwise(Rule):
         lanes = vector_lanes(target)
         sch.compute_at(pad, nc)
         sch.reverse_compute_at(out, yo)
-        loops = sch.get_loops(out)
-        inner = loops[-1]
-        if loop_extent(sch, inner) > lanes:
-            _, inner = sch.split(inner, [None, lanes])
-        sch.vectorize(inner)
+        vectorize_whole(sch, sch.get_loops(out)[-1], lanes)
         schedule_leftovers(sch, lanes)
         return sch
