@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from ..common import choose, decided, inline_consumers, largest_divisor, loop_extent
 from ..rule import Rule
-from .registers import vector_lanes
+from .registers import cores, vector_lanes
 from .tiling import schedule_leftovers
 
 class DensePointwise(Rule):
@@ -40,7 +40,7 @@ class DensePointwise(Rule):
             return _channels_in_lanes(sch, main, out, (n, f, p, k), n_f, n_p, lanes, regs, tunable)
         whole = [v * lanes for v in (2, 1, 3, 4) if n_p % (v * lanes) == 0]
         if whole or n_f % lanes:
-            return _pixels_in_lanes(sch, main, out, (n, f, p, k), n_f, n_p, lanes, regs, tunable)
+            return _pixels_in_lanes(sch, main, out, (n, f, p, k), n_f, n_p, lanes, regs, tunable, cores(target))
         return _channels_in_lanes(sch, main, out, (n, f, p, k), n_f, n_p, lanes, regs, tunable)
 
 
@@ -62,7 +62,7 @@ def register_tile(broadcast: list[int], vectors: list[int], regs: int, lanes: in
     return max(fits, key=lambda t: (t[0] * t[1], -(t[0] + t[1]), t[1]))
 
 
-def _pixels_in_lanes(sch, main, out, loops, n_f, n_p, lanes, regs, tunable):
+def _pixels_in_lanes(sch, main, out, loops, n_f, n_p, lanes, regs, tunable, threads=1):
     n, f, p, k = loops
     rows = [r for r in range(1, 13) if n_f % r == 0]
     tiles = [v * lanes for v in (1, 2, 3, 4) if n_p % (v * lanes) == 0] or [n_p]
@@ -82,7 +82,7 @@ def _pixels_in_lanes(sch, main, out, loops, n_f, n_p, lanes, regs, tunable):
     outer = _task_order(sch, tunable, fo, po, n_f, n_p, fr, tp)
     serial = ()
     if outer[0].same_as(po):
-        outer, serial = _pixel_blocks(sch, po, fo, n_p, decided(sch, tp))
+        outer, serial = _pixel_blocks(sch, po, fo, n_p, decided(sch, tp), n_f // decided(sch, fr), threads)
     if whole:
         pvi, lane = sch.split(pi, [None, lanes])
         sch.reorder(n, *outer, *serial, k, fi, pvi, lane)
@@ -164,14 +164,22 @@ def _accumulate_in_registers(sch, main, out, n, tasks, serial=()):
 PIXEL_BLOCK = 1024        # pixels per task when pixel tiles run outer (4 KB of each output row)
 
 
-def _pixel_blocks(sch, po, fo, n_p, tp):
+def _pixel_blocks(sch, po, fo, n_p, tp, n_fo, threads):
     """Pixel tiles outer, on a large image: each task a block of PIXEL_BLOCK pixels, its channel
     tiles in turn. A task then writes every output channel's block whole and re-reads its input
     block from L1/L2; tasks of one pixel tile each wrote a few vectors into every output
-    channel's row in turn, 2-3x slower at 160x160 and 320x320 (measured alone, 2 threads)."""
+    channel's row in turn, 2-3x slower at 160x160 and 320x320 (measured alone, 2 threads).
+
+    Where the blocks do not share out evenly over the threads (56x56 = 49 tiles of 64 pixels: 7
+    blocks, 4 + 3 on two threads), the channel tiles are cut into `threads` parts that are
+    tasks too (7 x 2 tasks), each re-reading its input block from the cache."""
     tiles = n_p // tp
     per = largest_divisor(tiles, max(1, PIXEL_BLOCK // tp))
     if per < 2 or tiles < 4 * per:
         return (po, fo), ()
     pb, pbi = sch.split(po, [None, per])
+    blocks = tiles // per
+    if threads > 1 and blocks % threads and n_fo % threads == 0:
+        fp, fs = sch.split(fo, [threads, None])
+        return (pb, fp), (fs, pbi)
     return (pb,), (fo, pbi)

@@ -32,3 +32,12 @@ def accumulator_budget(target) -> int:
     x86 = _has(["sse2"], target)
     registers = 32 if (not x86 or _has(["avx512f"], target)) else 16
     return registers * 3 // 4
+
+
+def cores(target) -> int:
+    """Threads the kernels' parallel loops run on: the target's num-cores (set from the host
+    when the target is resolved), 1 when it does not say."""
+    try:
+        return max(1, int(target.attrs.get("num-cores", 1)))
+    except (AttributeError, TypeError, ValueError):
+        return 1

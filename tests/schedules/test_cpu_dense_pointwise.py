@@ -93,6 +93,16 @@ def test_pixel_tiles_outer_run_in_blocks_on_large_images(k, f, h, w, tasks):
     run(sch, k, f, h, w)
 
 
+@pytest.mark.parametrize("cores,tasks", [(2, [14]), (1, [7])])
+def test_pixel_blocks_share_out_evenly_over_the_cores(cores, tasks):
+    # AVX-512 at 56x56: 49 tiles of 64 pixels in 7 blocks; on two cores each block's channel
+    # tiles are cut in two, so that the 14 tasks split 7 + 7 instead of 4 + 3
+    target = f"llvm -mcpu=znver4 -num-cores={cores}"
+    sch, _ = schedule(24, 144, 56, 56, "pixels", target=target)
+    assert parallel_extents(sch) == tasks
+    run(sch, 24, 144, 56, 56)          # built for this host: the same loop nest
+
+
 def test_small_images_keep_one_tile_per_task():
     # 8 pixel tiles on an AVX2 CPU: too few for blocks
     sch, _ = schedule(16, 24, 16, 16, "pixels", target="llvm -mcpu=znver3 -num-cores=2")
