@@ -114,8 +114,12 @@ def _build(mod, target):
 
     from ..interrupts import reraise_if_interrupt
 
+    from .stack_scratch import register
+
+    tir = register() if target.family == "cpu" else "default"     # stack_scratch.py
     try:
-        return tvm.compile(mod, target=target.tvm(), relax_pipeline=tvm.transform.Sequential([]))
+        return tvm.compile(mod, target=target.tvm(), relax_pipeline=tvm.transform.Sequential([]),
+                           tir_pipeline=tir)
     except Exception as err:  # noqa: BLE001 - TVM's backends raise TVMError, InternalError, RuntimeError
         reraise_if_interrupt(err)
         lines = [ln.strip() for ln in str(err).splitlines()
