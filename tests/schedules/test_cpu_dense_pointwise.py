@@ -178,3 +178,16 @@ def test_sixteen_lanes_default_to_one_vector_of_channels(k, f, h, w):
     wider tiles (2-3 vectors of sums per pixel) ran 3-10x slower on Zen 4. Scheduled only (the
     host may lack AVX-512); the numeric tests above run whatever the host's width is."""
     assert channel_tile(k, f, h, w, "llvm -mcpu=znver4 -num-cores=2") == 16
+
+
+def test_pixel_form_sums_take_no_workspace_allocation():
+    # pixels in the lanes: the tile's sums are a stack slot of the task (registers after LLVM),
+    # not a runtime workspace allocation per task
+    import tvm
+
+    sch, _ = schedule(24, 144, 56, 56)
+    target = targets.resolve("llvm").tvm()
+    with target:
+        ex = tvm.compile(sch.mod, target=target)
+    assert "@__TVMBackendAllocWorkspace, align" not in ex.mod.inspect_source("ll")
+    run(sch, 24, 144, 56, 56)
