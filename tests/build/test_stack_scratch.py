@@ -80,3 +80,12 @@ def test_compiled_model_equals_onnxruntime(tmp_path, c, hw, stride, k):
     y = LoadedModel(result.package)({"x": x})["z"]
     ref = run_ort(model, x)
     np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())
+
+
+def test_vector_dtype_buffers_count_every_lane():
+    import tvm
+
+    from tvm_dsprune.build.stack_scratch import constant_bytes
+
+    assert constant_bytes(tvm.tirx.decl_buffer((16,), "float32x16")) == 1024
+    assert constant_bytes(tvm.tirx.decl_buffer((3, 5), "float32")) == 60

@@ -33,7 +33,8 @@ def constant_bytes(buffer) -> int | None:
         if not isinstance(d, tvm.tirx.IntImm):
             return None
         n *= int(d)
-    return n * tvm.runtime.DataType(str(buffer.dtype)).bits // 8
+    dtype = tvm.runtime.DataType(str(buffer.dtype))
+    return n * dtype.bits * dtype.lanes // 8          # a vector dtype (float32x16) holds `lanes` values
 
 
 class _Rewriter:
