@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,6 +51,26 @@ def console_script() -> Path:
     import sys
 
     return Path(sys.executable).parent / "tvm-dsprune"
+
+
+def load_tool(name: str):
+    """A script of tools/ as a module: tests share its model builders."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"tools_{name}", REPO / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def depthwise_relu6_onnx(path, c: int, hw: int, stride: int, k: int = 3, seed: int = 0):
+    """A one-layer model: a depthwise conv (k x k, `stride`, same padding) with bias and ReLU6,
+    random weights; written to `path`, returned."""
+    rng = np.random.default_rng(seed)
+    weight = rng.standard_normal((c, 1, k, k)).astype("float32")
+    bias = rng.standard_normal(c).astype("float32")
+    path.write_bytes(load_tool("bench_dw").layer_onnx(weight, bias, hw, stride))
+    return path
 
 
 def run_ort(path, x):

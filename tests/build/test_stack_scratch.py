@@ -7,27 +7,10 @@ import re
 
 import numpy as np
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
-from conftest import run_ort
+from conftest import depthwise_relu6_onnx as dw_model, run_ort
 from tvm_dsprune.build.compile import compile
 from tvm_dsprune.runtime.session import LoadedModel
-
-
-def dw_model(path, c, hw, stride, k=3, seed=0):
-    rng = np.random.default_rng(seed)
-    p, oh = k // 2, (hw + 2 * (k // 2) - k) // stride + 1
-    g = helper.make_graph(
-        [helper.make_node("Conv", ["x", "w", "b"], ["y"], group=c, strides=[stride] * 2, pads=[p] * 4),
-         helper.make_node("Relu", ["y"], ["z"])], "dw",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, hw, hw])],
-        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, c, oh, oh])],
-        [numpy_helper.from_array(rng.standard_normal((c, 1, k, k)).astype("float32"), "w"),
-         numpy_helper.from_array(rng.standard_normal(c).astype("float32"), "b")])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
-    m.ir_version = 8
-    path.write_bytes(m.SerializeToString())
-    return path
 
 
 def kernel_ir(model, tir_pipeline: str) -> str:
