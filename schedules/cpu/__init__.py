@@ -22,11 +22,13 @@ GEOMETRY = TileGeometry(dr_group=16, k_tile=4, group=(1, 4), thread_rows=4, work
 # the dense 1x1 conv's (tools/bench_pw.py: a 90% 1x4-group layer runs in 0.15-0.32 of the dense
 # time); a 50% filter-pruned layer runs compact (dense kernel on the kept filters, 0.35-0.52).
 # A dense depthwise conv runs the DR kernel's CPU form with every tap kept (tools/bench_dw.py:
-# 1.0-2x faster than the dense schedule at stride 1, 2-5x at stride 2 and 5x5), except 3x3 ones
-# at stride 1 on 14x14 and smaller outputs, where the dense schedule's register tiles win. At
-# 7x7 those tiles also beat the DR kernel at 78% (37 against 53 us for 960 channels), so a
-# pruned 3x3 stride-1 layer below 10x10 stays dense.
-COST = SparseCost(dw_column=1.6, group_mac=2.0, group_fixed=2.0, dw_planes_from=15 * 15, dw_sparse_from=10 * 10,
+# 1.25-1.4x faster than the dense schedule at stride 1 from 28x28 up, 2-5x at stride 2, 1.2-3.6x
+# for 5x5),
+# except 3x3 ones at stride 1 on 14x14 and smaller outputs, where the dense schedule's register
+# tiles are as fast (14x14) or faster (7x7: 25 against 32 us for 960 channels). A pruned layer
+# runs the DR kernel at every size: at 78% it beats the best dense form on every MobileNet-V2
+# and EfficientNet-B0 shape, 7x7 included (960 channels: 18 against 25 us).
+COST = SparseCost(dw_column=1.6, group_mac=2.0, group_fixed=2.0, dw_planes_from=15 * 15,
                   group_shapes=((1, 1), (1, 4), (1, 8), (4, 1), (4, 4), (1, 16)))
 
 

@@ -52,18 +52,19 @@ def test_layers_that_keep_the_dense_schedule(tmp_path, target, c, hw, stride, re
     assert layer["decision"] == "dense" and "plane" not in layer["format"], reason
 
 
-@pytest.mark.parametrize("hw,stride,k,decision", [
-    (7, 1, 3, "dense"),        # 3x3 stride 1 at 7x7: the dense schedule beats the DR kernel at 78%
-    (14, 1, 3, "sparse"),
-    (14, 2, 3, "sparse"),      # a 7x7 output, but strided
-    (7, 1, 5, "sparse"),
+@pytest.mark.parametrize("hw,stride,k,ratio,decision", [
+    (7, 1, 3, 0.78, "sparse"),   # the DR kernel at 78% beats the dense schedule at every size
+    (7, 1, 3, 0.3, "dense"),     # 70% of the taps kept: a kept tap costs 1.6 dense ones
+    (14, 1, 3, 0.78, "sparse"),
+    (14, 2, 3, 0.78, "sparse"),  # a 7x7 output, but strided
+    (7, 1, 5, 0.78, "sparse"),
 ])
-def test_pruned_layer_decision_by_output_size(tmp_path, hw, stride, k, decision):
+def test_pruned_layer_decision_by_output_size(tmp_path, hw, stride, k, ratio, decision):
     from tvm_dsprune.pruning.dcp import bwt_mask
 
     rng = np.random.default_rng(0)
     w = rng.standard_normal((24, 1, k, k)).astype("float32")
-    w = w * bwt_mask(w, 0.78, 1)
+    w = w * bwt_mask(w, ratio, 1)
     path = tmp_path / "p.onnx"
     path.write_bytes(layer_onnx(w, rng.standard_normal(24).astype("float32"), hw, stride))
     result = compile(path, "llvm", tmp_path / "m.tar")
