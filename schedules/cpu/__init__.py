@@ -23,9 +23,8 @@ GEOMETRY = TileGeometry(dr_group=16, k_tile=4, group=(1, 4), thread_rows=4, work
 # time); a 50% filter-pruned layer runs compact (dense kernel on the kept filters, 0.35-0.52).
 # A dense depthwise conv runs the DR kernel's CPU form with every tap kept (tools/bench_dw.py:
 # 1.25-1.4x faster than the dense schedule at stride 1 from 28x28 up, 2-5x at stride 2, 1.2-3.6x
-# for 5x5),
-# except 3x3 ones at stride 1 on 14x14 and smaller outputs, where the dense schedule's register
-# tiles are as fast (14x14) or faster (7x7: 25 against 32 us for 960 channels). A pruned layer
+# for 5x5), except 3x3 ones at stride 1 on 14x14 and smaller outputs, where the dense schedule's
+# register tiles are as fast (14x14) or faster (7x7: 25 against 32 us for 960 channels). A pruned layer
 # runs the DR kernel at every size: at 78% it beats the best dense form on every MobileNet-V2
 # and EfficientNet-B0 shape, 7x7 included (960 channels: 18 against 25 us).
 COST = SparseCost(dw_column=1.6, group_mac=2.0, group_fixed=2.0, dw_planes_from=15 * 15,

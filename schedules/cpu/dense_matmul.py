@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ..common import fold_epilogue, largest_divisor, loop_extent
 from ..rule import Rule
-from .registers import vector_lanes
+from .registers import cores, vector_lanes
 from .tiling import vectorize_innermost
 
 UNROLL_VECTORS = 4        # accumulators of a task kept in registers; wider chunks sum in L1
@@ -43,7 +43,7 @@ class DenseMatmul(Rule):
             return _split_k(sch, mm, tail, target)
         n_j = loop_extent(sch, j)
         jv = largest_divisor(n_j, vector_lanes(target))
-        ju = _vectors_per_task(n_j // jv, loop_extent(sch, i), int(target.attrs.get("num-cores", 1)))
+        ju = _vectors_per_task(n_j // jv, loop_extent(sch, i), cores(target))
         jo, jm, ji = sch.split(j, [None, ju, jv])
         sch.reorder(i, jo, k, jm, ji)
         task = sch.fuse(i, jo)
@@ -59,7 +59,7 @@ class DenseMatmul(Rule):
 
 
 def _parts(target) -> int:
-    return max(1, int(target.attrs.get("num-cores", 1))) * PARTS_PER_CORE
+    return cores(target) * PARTS_PER_CORE
 
 
 def _splits_k(m: int, k: int, f: int, target) -> bool:

@@ -82,7 +82,7 @@ def _pixels_in_lanes(sch, main, out, loops, n_f, n_p, lanes, regs, tunable, thre
     outer = _task_order(sch, tunable, fo, po, n_f, n_p, fr, tp)
     serial = ()
     if outer[0].same_as(po):
-        outer, serial = _pixel_blocks(sch, po, fo, n_p, decided(sch, tp), n_f // decided(sch, fr), threads)
+        outer, serial = _pixel_blocks(sch, po, fo, n_p, decided(sch, tp), threads)
     if whole:
         pvi, lane = sch.split(pi, [None, lanes])
         sch.reorder(n, *outer, *serial, k, fi, pvi, lane)
@@ -170,7 +170,7 @@ def _accumulate_in_registers(sch, main, out, n, tasks, serial=(), scope="local")
 PIXEL_BLOCK = 1024        # pixels per task when pixel tiles run outer (4 KB of each output row)
 
 
-def _pixel_blocks(sch, po, fo, n_p, tp, n_fo, threads):
+def _pixel_blocks(sch, po, fo, n_p, tp, threads):
     """Pixel tiles outer, on a large image: each task a block of PIXEL_BLOCK pixels, its channel
     tiles in turn. A task then writes every output channel's block whole and re-reads its input
     block from L1/L2; tasks of one pixel tile each wrote a few vectors into every output
@@ -185,7 +185,7 @@ def _pixel_blocks(sch, po, fo, n_p, tp, n_fo, threads):
         return (po, fo), ()
     pb, pbi = sch.split(po, [None, per])
     blocks = tiles // per
-    if threads > 1 and blocks % threads and n_fo % threads == 0:
+    if threads > 1 and blocks % threads and loop_extent(sch, fo) % threads == 0:
         fp, fs = sch.split(fo, [threads, None])
         return (pb, fp), (fs, pbi)
     return (pb,), (fo, pbi)

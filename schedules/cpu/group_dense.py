@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..common import block_named, choose, inline_consumers, loop_extent
 from ..rule import Rule
-from .registers import vector_lanes
+from .registers import cores, vector_lanes
 from .tiling import schedule_leftovers, vectorize_innermost
 
 
@@ -26,7 +26,7 @@ class GroupDense(Rule):
         out = sch.get_sblock("group_dense_out")
         inline_consumers(sch, out)
         n, t, b = sch.get_loops(main)
-        threads = int(target.attrs.get("num-cores", 1))
+        threads = cores(target)
         tiles = loop_extent(sch, n) * loop_extent(sch, t)
         if tiles >= 4 * threads:
             per_task = choose(sch, tunable, [d for d in (1, 2, 4) if loop_extent(sch, t) % d == 0], 1)
