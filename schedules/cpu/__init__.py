@@ -7,8 +7,8 @@ the mask step aligns to, whole vectors on either.
 
 Rules (one per module, tried in this order on every fused PrimFunc): dr_depthwise and
 group_dense (the two sparse kernels), dense_depthwise, dense_pointwise, dense_conv,
-conv_transpose and dense_matmul (layers that stay dense), TVM's own GEMV and reduction rules,
-and fallback (every other function).
+conv_transpose and dense_matmul (layers that stay dense), row_reduction (a sum over the
+innermost axes: a squeeze-excite block's mean), TVM's own GEMV and reduction rules, and fallback (every other function).
 """
 from .. import TargetSpec, register
 from ..cost import SparseCost
@@ -44,9 +44,10 @@ def rules() -> list:
     from .dr_depthwise import DRDepthwise
     from .fallback import Fallback
     from .group_dense import GroupDense
+    from .row_reduction import RowReduction
 
     return ([DRDepthwise(), GroupDense(), DenseDepthwise(), DensePointwise(), DenseConv(), ConvTranspose(),
-             DenseMatmul()]
+             DenseMatmul(), RowReduction()]
             + guarded([dl.cpu.GEMV(), dl.cpu.Reduction()]) + [Fallback()])
 
 

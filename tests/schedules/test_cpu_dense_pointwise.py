@@ -180,6 +180,16 @@ def test_sixteen_lanes_default_to_one_vector_of_channels(k, f, h, w):
     assert channel_tile(k, f, h, w, "llvm -mcpu=znver4 -num-cores=2") == 16
 
 
+@pytest.mark.parametrize("k,f,h,w,width", [(96, 40, 14, 14, 8), (40, 120, 14, 14, 8), (24, 20, 7, 7, 4)])
+def test_channels_off_the_vector_width_take_narrower_vectors(k, f, h, w, width):
+    """Neither the pixels (196, 49) nor the channels (40, 120, 20) are whole 16-lane vectors
+    (MobileNet-V3's 40-channel layers at 14x14): the channels go in 8- or 4-lane vectors, not
+    a whole pixel row in one odd-length vector (5-6x slower)."""
+    assert channel_tile(k, f, h, w, "llvm -mcpu=znver4 -num-cores=2") == width
+    sch, _ = schedule(k, f, h, w)
+    run(sch, k, f, h, w)
+
+
 def test_pixel_form_sums_take_no_workspace_allocation():
     # pixels in the lanes: the tile's sums are a stack slot of the task (registers after LLVM),
     # not a runtime workspace allocation per task
