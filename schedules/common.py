@@ -45,7 +45,21 @@ def fold_epilogue(sch, producer):
 def inline_consumers(sch, block) -> None:
     """Fold the whole epilogue into `block`'s stores (an exact-shape output block): collapse it
     to one tail block, then reverse-inline that tail. A tail that cannot inline (a broadcast to
-    a larger shape) stays; the rules place or bind it."""
+    a larger shape) stays; the rules place or bind it. Before such a tail, the epilogue of
+    `block`'s own shape (a squeeze-excite gate's bias and sigmoid) goes into `block`'s stores,
+    not into the tail, where it would run once per element of the larger shape."""
+    blocks = child_blocks(sch)
+    after = blocks[[sch.get(b).same_as(sch.get(block)) for b in blocks].index(True) + 1:]
+    size = _numel(written_shape(sch, block))
+    if len(after) > 1 and _numel(written_shape(sch, after[-1])) > size:
+        for blk in after[:-1]:
+            if _numel(written_shape(sch, blk)) != size:
+                break
+            try:
+                sch.reverse_compute_inline(blk)
+            except Exception as err:  # noqa: BLE001 - a block that cannot inline backwards folds forward below
+                reraise_if_interrupt(err)
+                break
     tail = fold_epilogue(sch, block)
     if tail is None or sch.get(tail).name_hint == sch.get(block).name_hint:
         return
@@ -54,6 +68,13 @@ def inline_consumers(sch, block) -> None:
     except Exception as err:  # noqa: BLE001 - a tail that cannot inline stays
         reraise_if_interrupt(err)
         return
+
+
+def _numel(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
 
 
 def largest_divisor(n: int, limit: int, multiple_of: int = 1) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from ...interrupts import reraise_if_interrupt
-from ..common import child_blocks, largest_divisor, loop_extent
+from ..common import child_blocks, largest_divisor, loop_extent, written_shape
 from ..rule import Rule
 
 
@@ -15,8 +15,13 @@ class Fallback(Rule):
         blocks = child_blocks(sch)
         if not blocks:
             return None
-        # inline pure elementwise producers so one loop nest writes the output
+        # inline pure elementwise producers so one loop nest writes the output, except a small
+        # value broadcast onto a larger one (a squeeze-excite gate: a sigmoid per channel, read
+        # by every pixel), which is computed once instead of once per pixel
+        out_size = _size(sch, blocks[-1])
         for blk in blocks[:-1]:
+            if _broadcast_source(sch, blk, out_size):
+                continue
             try:
                 sch.compute_inline(blk)
             except Exception as err:  # noqa: BLE001 - TVM refuses producers that cannot inline; they stay
@@ -26,7 +31,11 @@ class Fallback(Rule):
             iters = sch.get(blk).iter_vars
             if not loops or len(loops) != len(iters) or any(int(iv.iter_type) != 0 for iv in iters):
                 continue                              # reductions and odd nests: left to LLVM
-            if math.prod(loop_extent(sch, lp) for lp in loops) < 1024:
+            size = math.prod(loop_extent(sch, lp) for lp in loops)
+            if size < 1024:                           # too small to share out; a gate's vector still vectorises
+                vec = largest_divisor(size, 16)
+                if vec >= 4:
+                    sch.vectorize(sch.split(sch.fuse(*loops), [None, vec])[1])
                 continue
             if len(loops) == 4:
                 # NCHW: vectors run along the pixels (H*W) only, so a value indexed by the channel
@@ -41,3 +50,19 @@ class Fallback(Rule):
             if vec > 1:
                 sch.vectorize(inner_vec)
         return sch
+
+
+BROADCAST_RATIO = 8      # a producer this many times smaller than the output is a broadcast source
+
+
+def _size(sch, blk) -> int:
+    return math.prod(int(d) for d in written_shape(sch, blk))
+
+
+def _broadcast_source(sch, blk, out_size: int) -> bool:
+    """Whether `blk` writes a small tensor that a much larger one reads (inlined, its whole
+    expression would be evaluated once per element of the larger one)."""
+    size = _size(sch, blk)
+    if size * BROADCAST_RATIO > out_size:
+        return False
+    return any(_size(sch, c) >= size * BROADCAST_RATIO for c in sch.get_consumers(blk))
