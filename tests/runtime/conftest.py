@@ -36,7 +36,7 @@ def _top_level_conftest():
 # file before the top-level one: its helpers are bound here too.
 _top = _top_level_conftest()
 run_ort, console_script, onnx_weights = _top.run_ort, _top.console_script, _top.onnx_weights
-depthwise_relu6_onnx = _top.depthwise_relu6_onnx
+depthwise_relu6_onnx, load_tool = _top.depthwise_relu6_onnx, _top.load_tool
 
 BOARD_SCRIPT = REPO / "tools" / "emulated_board.sh"
 BOARD_KEY = "aarch64-board"
