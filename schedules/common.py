@@ -4,6 +4,8 @@ Nothing here imports TVM at module level.
 """
 from __future__ import annotations
 
+import math
+
 from ..interrupts import reraise_if_interrupt
 
 
@@ -50,10 +52,10 @@ def inline_consumers(sch, block) -> None:
     not into the tail, where it would run once per element of the larger shape."""
     blocks = child_blocks(sch)
     after = blocks[[sch.get(b).same_as(sch.get(block)) for b in blocks].index(True) + 1:]
-    size = _numel(written_shape(sch, block))
-    if len(after) > 1 and _numel(written_shape(sch, after[-1])) > size:
+    size = written_size(sch, block)
+    if len(after) > 1 and written_size(sch, after[-1]) > size:
         for blk in after[:-1]:
-            if _numel(written_shape(sch, blk)) != size:
+            if written_size(sch, blk) != size:
                 break
             try:
                 sch.reverse_compute_inline(blk)
@@ -68,13 +70,6 @@ def inline_consumers(sch, block) -> None:
     except Exception as err:  # noqa: BLE001 - a tail that cannot inline stays
         reraise_if_interrupt(err)
         return
-
-
-def _numel(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n
 
 
 def largest_divisor(n: int, limit: int, multiple_of: int = 1) -> int:
@@ -94,6 +89,22 @@ def written_shape(sch, block) -> list[int]:
     region = sch.get(block).writes[0]
     buf = region.source if hasattr(region, "source") else region.buffer
     return [int(d) for d in buf.shape]
+
+
+def written_size(sch, block) -> int:
+    """Elements of the first buffer `block` writes."""
+    return math.prod(written_shape(sch, block))
+
+
+BROADCAST_RATIO = 8      # a producer this many times smaller than a reader is a broadcast source
+
+
+def broadcast_source(sch, block) -> bool:
+    """Whether `block` writes a small tensor that a much larger one reads (a squeeze-excite gate
+    read by every pixel): inlined, its whole expression would run once per element of the
+    larger one."""
+    size = written_size(sch, block)
+    return any(written_size(sch, c) >= size * BROADCAST_RATIO for c in sch.get_consumers(block))
 
 
 def read_shape(sch, block, index: int) -> list[int]:

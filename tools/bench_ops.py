@@ -10,9 +10,10 @@ A SPEC is one of
     dw:C:HW:K:S           a KxK depthwise conv with stride S
 
 Each is compiled with the collection's schedules (no tuning records), checked against
-onnxruntime, and both are timed in this one process (median of 7 runs of 200 calls, 2 threads
-each; onnxruntime first). A quick instrument for a schedule change: run it before and after,
-the same way; whole models are timed with ab_timing.py, each system in its own process.
+onnxruntime, and both are timed in this one process (median of 7 runs of 200 calls, as many
+threads as this process has CPUs; onnxruntime first). A quick instrument for a schedule
+change: run it before and after, the same way; whole models are timed with ab_timing.py, each
+system in its own process.
 """
 from __future__ import annotations
 
@@ -71,23 +72,21 @@ def median_us(fn, calls: int = 200, runs: int = 7) -> float:
 
 
 def run(spec: str) -> None:
-    import onnxruntime as ort
     import tvm
     from tvm import relax
 
+    from tvm_dsprune.bench.timing import ort_session, relative_error
     from tvm_dsprune.build.compile import compile as compile_model
 
     model = build(spec)
     shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 2
-    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    sess = ort_session(model.SerializeToString())
     ref = sess.run(None, {"x": x})[0]
     vm = relax.VirtualMachine(compile_model(model, "llvm", tuning_records=False).executable, tvm.cpu())
     xt = tvm.runtime.tensor(x)
     y = vm["main"](xt).numpy()
-    err = float(np.abs(y - ref).max() / (np.abs(ref).max() + 1e-12))
+    err = relative_error(y, ref)
     t_ort = median_us(lambda: sess.run(None, {"x": x}))
     t_tvm = median_us(lambda: vm["main"](xt))
     print(f"{spec:22s} onnxruntime {t_ort:8.1f} us  TVM {t_tvm:8.1f} us  TVM/onnxruntime {t_tvm / t_ort:5.2f}"

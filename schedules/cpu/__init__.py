@@ -8,7 +8,8 @@ the mask step aligns to, whole vectors on either.
 Rules (one per module, tried in this order on every fused PrimFunc): dr_depthwise and
 group_dense (the two sparse kernels), dense_depthwise, dense_pointwise, dense_conv,
 conv_transpose and dense_matmul (layers that stay dense), row_reduction (a sum over the
-innermost axes: a squeeze-excite block's mean), TVM's own GEMV and reduction rules, and fallback (every other function).
+innermost axes: a squeeze-excite block's mean), TVM's own GEMV and reduction rules, and
+fallback (every other function).
 """
 from .. import TargetSpec, register
 from ..cost import SparseCost

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from ...interrupts import reraise_if_interrupt
-from ..common import child_blocks, largest_divisor, loop_extent, written_shape
+from ..common import broadcast_source, child_blocks, largest_divisor, loop_extent
 from ..rule import Rule
 
 
@@ -18,9 +18,8 @@ class Fallback(Rule):
         # inline pure elementwise producers so one loop nest writes the output, except a small
         # value broadcast onto a larger one (a squeeze-excite gate: a sigmoid per channel, read
         # by every pixel), which is computed once instead of once per pixel
-        out_size = _size(sch, blocks[-1])
         for blk in blocks[:-1]:
-            if _broadcast_source(sch, blk, out_size):
+            if broadcast_source(sch, blk):
                 continue
             try:
                 sch.compute_inline(blk)
@@ -51,18 +50,3 @@ class Fallback(Rule):
                 sch.vectorize(inner_vec)
         return sch
 
-
-BROADCAST_RATIO = 8      # a producer this many times smaller than the output is a broadcast source
-
-
-def _size(sch, blk) -> int:
-    return math.prod(int(d) for d in written_shape(sch, blk))
-
-
-def _broadcast_source(sch, blk, out_size: int) -> bool:
-    """Whether `blk` writes a small tensor that a much larger one reads (inlined, its whole
-    expression would be evaluated once per element of the larger one)."""
-    size = _size(sch, blk)
-    if size * BROADCAST_RATIO > out_size:
-        return False
-    return any(_size(sch, c) >= size * BROADCAST_RATIO for c in sch.get_consumers(blk))

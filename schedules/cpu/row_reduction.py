@@ -3,7 +3,7 @@ axis) on a CPU: each output's row of inputs is contiguous, so the row is summed 
 
 A squeeze-excite block starts with one of these (the mean of a feature map over its pixels). As a
 plain reduction, each channel's sum is one chain of dependent scalar adds (240 channels of
-14x14: 37 us); TVM's own reduction rule puts channels in the lanes and gathers the pixels.
+14x14: 17 us, against 5 here); TVM's own reduction rule puts channels in the lanes and gathers the pixels.
 Here the row is cut into `lanes` interleaved partial sums (rfactor), accumulated as vectors, and
 added up per output; the outputs are the parallel tasks.
 
@@ -16,12 +16,16 @@ from ..common import child_blocks, choose, largest_divisor, loop_extent
 from ..rule import Rule
 from .registers import vector_lanes
 
-DATA_PAR, COMM_REDUCE = 0, 2
+DATA_PAR, COMM_REDUCE = 0, 2            # IterVar kinds
 
 
-def _row_sum(sch, blk) -> bool:
-    """Whether `blk` is out[s...] += in[s..., r...] with the reduce axes innermost, in order,
-    and covering the input's trailing axes whole."""
+def _reduces(sch, blk) -> bool:
+    return any(int(iv.iter_type) == COMM_REDUCE for iv in sch.get(blk).iter_vars)
+
+
+def _row_sum(sch, blk) -> int | None:
+    """If `blk` is out[s...] += in[s..., r...] with the reduce axes innermost, in order, and
+    covering the input's trailing axes whole: the number of spatial axes s; else None."""
     from tvm import tirx
     from tvm.ir.expr import TensorLoad as BufferLoad    # what tirx.BufferLoad builds in TVM 0.27
 
@@ -29,22 +33,19 @@ def _row_sum(sch, blk) -> bool:
     ivs = list(stmt.iter_vars)
     kinds = [int(iv.iter_type) for iv in ivs]
     if set(kinds) - {DATA_PAR, COMM_REDUCE} or COMM_REDUCE not in kinds:
-        return False
+        return None
     n_s = kinds.index(COMM_REDUCE)
-    if any(k != COMM_REDUCE for k in kinds[n_s:]):
-        return False
-    loops = sch.get_loops(blk)
-    if len(loops) != len(ivs):
-        return False
+    if any(k != COMM_REDUCE for k in kinds[n_s:]) or len(sch.get_loops(blk)) != len(ivs):
+        return None
     store = stmt.body
     if not isinstance(store, tirx.BufferStore) or not isinstance(store.value, tirx.Add):
-        return False
+        return None
     acc, src = store.value.a, store.value.b
     if not (isinstance(acc, BufferLoad) and acc.source.same_as(store.buffer)):
-        return False
+        return None
     loads = _loads(src, BufferLoad)
     red = [iv.var for iv in ivs[n_s:]]
-    return bool(loads) and all(_reads_row(load, red, ivs[n_s:]) for load in loads)
+    return n_s if loads and all(_reads_row(load, red, ivs[n_s:]) for load in loads) else None
 
 
 def _loads(expr, load_type) -> list:
@@ -86,26 +87,18 @@ class RowReduction(Rule):
     name = "cpu.row_reduction"
 
     def schedule(self, sch, _block, target, tunable):
-        blocks = child_blocks(sch)
-        for blk in blocks:                          # elementwise producers (an activation) read in the sums
-            if any(int(iv.iter_type) == COMM_REDUCE for iv in sch.get(blk).iter_vars):
+        for blk in child_blocks(sch):               # elementwise producers (an activation) read in the sums
+            if _reduces(sch, blk):
                 break
             try:
                 sch.compute_inline(blk)
             except Exception as err:  # noqa: BLE001 - a producer that cannot inline: declined below
                 reraise_if_interrupt(err)
-        blocks = child_blocks(sch)
-        reductions = [b for b in blocks if any(int(iv.iter_type) == COMM_REDUCE for iv in sch.get(b).iter_vars)]
-        if len(reductions) != 1 or not sch.get(blocks[0]).same_as(sch.get(reductions[0])):
-            return None
-        blk = reductions[0]
-        if not _row_sum(sch, blk):
-            return None
-        after = blocks[blocks.index(blk) + 1:]
-        if any(any(int(iv.iter_type) != DATA_PAR for iv in sch.get(b).iter_vars) for b in after):
-            return None
-        n_s = [int(iv.iter_type) for iv in sch.get(blk).iter_vars].index(COMM_REDUCE)
-        if n_s == 0:                                # one sum of everything: no outputs to share out
+        blk, *after = child_blocks(sch)
+        if any(int(iv.iter_type) != DATA_PAR for b in after for iv in sch.get(b).iter_vars):
+            return None                             # only an elementwise epilogue (the divide) follows
+        n_s = _row_sum(sch, blk)
+        if not n_s:                                 # not a row sum, or one sum of everything
             return None
         loops = sch.get_loops(blk)
         s = sch.fuse(*loops[:n_s]) if n_s > 1 else loops[0]
@@ -117,7 +110,7 @@ class RowReduction(Rule):
             return None
         width = choose(sch, tunable, sorted({d for d in (default, largest_divisor(row, lanes),
                                                           largest_divisor(row, 2 * lanes)) if d > 1}), default)
-        ro, ri = sch.split(r, [None, width])
+        _, ri = sch.split(r, [None, width])
         rf = sch.rfactor(ri, n_s)                  # partial sums innermost in their buffer: contiguous
         sch.reverse_compute_at(blk, sch.get_loops(rf)[0])
         for tail in after:
