@@ -8,7 +8,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from tvm_dsprune import targets
 
-EXP_CLAMP = "88.376"          # a constant of the fast exp polynomial: where it appears, exp runs
+EXP_CLAMP = "1.4426950"       # 1 / ln2, a constant of the fast exp: where it appears, exp runs
 
 
 def block_text(script: str, name: str) -> str:
