@@ -4,6 +4,7 @@ import pytest
 
 from kernel_harness import run_conv1x1, run_matmul
 from tvm_dsprune.pruning import groups, nm, structured
+from tvm_dsprune.kernels import group_dense
 from tvm_dsprune.sparse import group_format
 
 
@@ -80,3 +81,10 @@ def test_few_tiles_split_the_rows_into_runs_that_need_not_divide_them(n, spatial
     else:
         y, _ = run_matmul(x, w, shape)
         np.testing.assert_allclose(y, x @ w.T, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("pixels,lanes,tile", [(49, 16, 32), (49, 8, 32), (196, 16, 64), (3136, 16, 64), (1, 16, 1)])
+def test_cpu_pixel_tile_is_whole_vectors_where_the_image_allows(pixels, lanes, tile):
+    """A tile is whole vectors unless the image is smaller than one: 7x7 runs as two
+    overlapping tiles of 32 pixels, not as one 49-lane vector."""
+    assert group_dense.pixel_tile(pixels, lanes) == tile
