@@ -201,3 +201,20 @@ def test_pixel_form_sums_take_no_workspace_allocation():
         ex = tvm.compile(sch.mod, target=target)
     assert "@__TVMBackendAllocWorkspace, align" not in ex.mod.inspect_source("ll")
     run(sch, 24, 144, 56, 56)
+
+
+@pytest.mark.parametrize("k,f,h,w", [(64, 384, 14, 14), (96, 40, 14, 14), (160, 960, 7, 7)])
+def test_channel_form_sums_are_pixel_major_in_a_stack_slot(k, f, h, w):
+    # channels in the lanes: the sums buffer is [pixel, channel], so that a vector of channels
+    # is contiguous where the epilogue reads it (channel-major, each epilogue vector was
+    # gathered lane by lane), and a stack slot, not a workspace allocation per task
+    import tvm
+
+    sch, _ = schedule(k, f, h, w)
+    (acc,) = [b for b in sch.mod["main"].body.block.alloc_buffers if b.name.startswith("acc")]
+    assert [int(d) for d in acc.shape] == [1, h * w, f] and acc.scope() == "global"
+    target = targets.resolve("llvm").tvm()
+    with target:
+        ex = tvm.compile(sch.mod, target=target)
+    assert "@__TVMBackendAllocWorkspace, align" not in ex.mod.inspect_source("ll")
+    run(sch, k, f, h, w)
