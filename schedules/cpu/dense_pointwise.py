@@ -162,17 +162,17 @@ def _task_order(sch, tunable, fo, po, n_f, n_p, rows, cols):
     return (po, fo) if pixels_first else (fo, po)
 
 
-def _accumulate_in_registers(sch, main, out, n, tasks, serial=(), scope="global"):
-    """The tile's sums in a buffer of `scope`, written back (and through the epilogue) per tile;
-    the tiles (or, with `serial` loops inside, blocks of tiles) are the parallel tasks. Returns
-    the write-back block.
+def _accumulate_in_registers(sch, main, out, n, tasks, serial=()):
+    """The tile's sums in a buffer of their own, written back (and through the epilogue) per
+    tile; the tiles (or, with `serial` loops inside, blocks of tiles) are the parallel tasks.
+    Returns the write-back block.
 
-    A "local" buffer in a parallel task is a runtime workspace allocation per task; a "global"
-    one of under 1 KB a stack slot, which LLVM turns into registers. With pixels in the lanes
+    The buffer is "global": under 1 KB, a stack slot of the task, which LLVM turns into
+    registers ("local" would be a runtime workspace allocation per task). With pixels in the lanes
     the stack slot wins (24->144 at 56x56: 150 -> 106 us, 32->192 at 28x28: 65 -> 44); with
     channels in the lanes it wins too once the sums are laid out pixel-major (channel-major,
     LLVM split the slot into scalars and shuffled them on every k, 3-4x slower)."""
-    local = sch.cache_write(main, 0, scope)
+    local = sch.cache_write(main, 0, "global")
     sch.reverse_compute_at(local, serial[-1] if serial else tasks[-1])
     sch.reverse_compute_inline(out)
     sch.parallel(sch.fuse(n, *tasks))

@@ -3,9 +3,8 @@
 LLVM lowers `exp` to a libm call per lane, so every SiLU (x * sigmoid(x)) and squeeze-excite
 gate of EfficientNet ran a scalar loop. Here they are legalized with an exp of a few vector
 operations (range reduction to 2^n * e^f with |f| <= ln2 / 2, ln2 split in two so that the
-reduction is exact, a degree-6 polynomial for e^f,
-2^n written into the exponent bits), which keeps them vectorised and fused into the kernels
-around them. Its relative error is below 3e-7 over the clamped range (e^-87 to e^88), a few
+reduction is exact, a degree-6 polynomial for e^f, 2^n written into the exponent bits), which
+keeps them vectorised and fused into the kernels around them. Its relative error is below 3e-7 over the clamped range (e^-87 to e^88), a few
 float32 rounding steps; TOPI's fast_exp, used before, is as accurate but costs about 1.6x as
 many cycles per vector (a higher-degree polynomial, a final max). onnxruntime's CPU kernels
 approximate the logistic function with a polynomial too.
@@ -13,7 +12,7 @@ approximate the logistic function with a polynomial too.
 from __future__ import annotations
 
 import tvm
-from tvm import te
+from tvm import te, topi
 
 # Taylor coefficients of e^f from the highest power down (f^6 / 6! ... f + 1); on
 # |f| <= ln2 / 2 the first term left out, f^7 / 7!, is 1.2e-7.
@@ -39,19 +38,22 @@ def exp_poly(x):
     return tvm.tirx.Let(xc, te.max(te.min(x, f32(_EXP_MAX)), f32(_EXP_MIN)), body)
 
 
-def _fast_sigmoid(bb, call):
-    def compute(x):
-        one = tvm.tirx.const(1, x.dtype)
-        return te.compute(x.shape, lambda *i: one / (one + exp_poly(-x(*i))), name="fast_sigmoid")
-
-    return bb.call_te(compute, call.args[0], primfunc_name_hint="fast_sigmoid")
+def sigmoid_poly(x):
+    """1 / (1 + e^-x) on exp_poly (TE expression)."""
+    one = tvm.tirx.const(1, "float32")
+    return one / (one + exp_poly(-x))
 
 
-def _fast_exp(bb, call):
-    def compute(x):
-        return te.compute(x.shape, lambda *i: exp_poly(x(*i)), name="fast_exp")
-
-    return bb.call_te(compute, call.args[0], primfunc_name_hint="fast_exp")
+def _legalize(name: str, value, topi_op):
+    """A LegalizeOps function: float32 tensors elementwise through `value` (a PrimFunc named
+    `name`), other dtypes through TOPI's `topi_op`."""
+    def apply(bb, call):
+        x = call.args[0]
+        if str(x.ty.dtype) != "float32":
+            return bb.call_te(topi_op, x)
+        return bb.call_te(lambda t: te.compute(t.shape, lambda *i: value(t(*i)), name=name), x,
+                          primfunc_name_hint=name)
+    return apply
 
 
 def legalize_map(target) -> dict | None:
@@ -59,14 +61,5 @@ def legalize_map(target) -> dict | None:
     float32 tensors; other dtypes keep TOPI's legalization."""
     if "cpu" not in target.keys:
         return None
-    return {"relax.sigmoid": _only_float32(_fast_sigmoid, "sigmoid"),
-            "relax.exp": _only_float32(_fast_exp, "exp")}
-
-
-def _only_float32(legalize, op_name):
-    def apply(bb, call):
-        if str(call.args[0].ty.dtype) == "float32":
-            return legalize(bb, call)
-        from tvm import topi
-        return bb.call_te(getattr(topi, op_name), call.args[0])
-    return apply
+    return {"relax.sigmoid": _legalize("fast_sigmoid", sigmoid_poly, topi.sigmoid),
+            "relax.exp": _legalize("fast_exp", exp_poly, topi.exp)}
