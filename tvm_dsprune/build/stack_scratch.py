@@ -13,13 +13,16 @@ Register tiles ("local" scope, a few hundred bytes) keep TVM's lowering: as stac
 splits them into scalars and shuffles the sums in and out of vectors on every iteration (a
 1x1 conv ran 2-5x slower that way).
 
-`PIPELINE` is TVM's default TIR pipeline followed by this pass, registered under that name
-for tvm.compile(..., tir_pipeline=PIPELINE) on CPU targets.
+`PIPELINE` is TVM's default TIR pipeline followed by this pass and SerialSmallKernels
+(serial_small.py), registered under that name for tvm.compile(..., tir_pipeline=PIPELINE) on
+CPU targets.
 """
 from __future__ import annotations
 
 import tvm
 from tvm.tirx import stmt as S
+
+from .serial_small import serial_small_kernels
 
 PIPELINE = "dsprune_cpu"
 PER_BUFFER = 64 * 1024
@@ -85,7 +88,7 @@ def register() -> str:
 
         def pipeline(**kwargs):
             lower, host, device = default(**kwargs)
-            return tvm.transform.Sequential([lower, stack_scratch], name=PIPELINE), host, device
+            return tvm.transform.Sequential([lower, stack_scratch, serial_small_kernels], name=PIPELINE), host, device
 
         table.PIPELINE_MAP[PIPELINE] = pipeline
     return PIPELINE
