@@ -1,6 +1,6 @@
 """SerialSmallKernels: a kernel of a few thousand element stores is built without a parallel
-launch; a larger one, and one whose loop trip counts depend on its data (a sparse kernel), keep
-their threads; the model's numbers do not change."""
+launch; a larger one, and one whose loop trip counts depend on its data (a sparse kernel, a
+while loop) or that calls other code, keep their threads; the model's numbers do not change."""
 from __future__ import annotations
 
 import numpy as np
@@ -50,6 +50,36 @@ def _row_walk(rows: int):
     return walk
 
 
+def _while_walk(rows: int):
+    """A while loop in each parallel task: its trip count is known only at run time."""
+    from tvm.script import tirx as T
+
+    @T.prim_func
+    def walk(n: T.Buffer((rows,), "int32"), out: T.Buffer((rows,), "float32")):
+        for i in T.parallel(rows):
+            k = T.alloc_buffer((1,), "int32", scope="local")
+            k[0] = 0
+            out[i] = T.float32(0)
+            while k[0] < n[i]:
+                out[i] = out[i] + T.float32(1)
+                k[0] = k[0] + 1
+
+    return walk
+
+
+def _extern_calls(rows: int):
+    """A call into other code in each parallel task (its work unknown to the pass)."""
+    from tvm.script import tirx as T
+
+    @T.prim_func
+    def calls(x: T.Buffer((rows,), "float32"), out: T.Buffer((rows,), "float32")):
+        for i in T.parallel(rows):
+            T.evaluate(T.call_extern("int32", "abs", T.Cast("int32", i)))
+            out[i] = x[i]
+
+    return calls
+
+
 def test_a_small_kernel_runs_serial():
     from tvm_dsprune.build import serial_small, stack_scratch
 
@@ -65,6 +95,8 @@ def test_a_large_kernel_and_a_sparse_walk_keep_their_threads():
     rows = serial_small.THRESHOLD // 16 + 1
     assert _parallel_launches(_scaled_copy(rows, 16), stack_scratch.register()) == 1
     assert _parallel_launches(_row_walk(4), stack_scratch.register()) == 1
+    assert _parallel_launches(_while_walk(4), stack_scratch.register()) == 1
+    assert _parallel_launches(_extern_calls(4), stack_scratch.register()) == 1
 
 
 def test_element_store_count():

@@ -9,7 +9,8 @@ break-even measured near 15 000 stores: a 7840-store scatter 1.4 -> 1.1 us, a 14
 2.2 -> 2.1). The work is counted in element
 stores: each store, times its vector lanes, times the trip counts of the loops around it. A
 loop whose trip count is not a constant (a sparse kernel's walk over its stored groups) makes
-the work unknown and the kernel keeps its threads.
+the work unknown (so do a while loop and a call into other code) and the kernel keeps its
+threads.
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ def element_stores(s, trips: int = 1) -> float:
     """Element stores the statement makes (math.inf when a trip count is not constant)."""
     if isinstance(s, S.SeqStmt):
         return sum(element_stores(x, trips) for x in s.seq)
+    if isinstance(s, S.While):
+        return math.inf                    # a trip count known only when it runs
     if isinstance(s, S.For):
         if not isinstance(s.extent, tvm.tirx.IntImm):
             return math.inf
@@ -35,7 +38,10 @@ def element_stores(s, trips: int = 1) -> float:
         other = element_stores(s.else_case, trips) if s.else_case is not None else 0
         return element_stores(s.then_case, trips) + other
     if isinstance(s, S.Evaluate):
-        return trips                       # an intrinsic call: a store's worth
+        op = getattr(getattr(s.value, "op", None), "name", "")
+        if "extern" in op or "packed" in op:
+            return math.inf                # a call into other code: its work is unknown here
+        return trips                       # an intrinsic: a store's worth
     body = getattr(s, "body", None)
     if isinstance(body, tvm.tirx.Stmt):
         return element_stores(body, trips)
