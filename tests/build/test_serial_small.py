@@ -81,22 +81,22 @@ def _extern_calls(rows: int):
 
 
 def test_a_small_kernel_runs_serial():
-    from tvm_dsprune.build import serial_small, stack_scratch
+    from tvm_dsprune.build import serial_small, tir_pipeline
 
     small = _scaled_copy(8, 16)                                    # 128 stores
     assert 128 < serial_small.THRESHOLD
     assert _parallel_launches(small, "default") == 1               # TVM's own lowering launches threads
-    assert _parallel_launches(small, stack_scratch.register()) == 0
+    assert _parallel_launches(small, tir_pipeline.register()) == 0
 
 
 def test_a_large_kernel_and_a_sparse_walk_keep_their_threads():
-    from tvm_dsprune.build import serial_small, stack_scratch
+    from tvm_dsprune.build import serial_small, tir_pipeline
 
     rows = serial_small.THRESHOLD // 16 + 1
-    assert _parallel_launches(_scaled_copy(rows, 16), stack_scratch.register()) == 1
-    assert _parallel_launches(_row_walk(4), stack_scratch.register()) == 1
-    assert _parallel_launches(_while_walk(4), stack_scratch.register()) == 1
-    assert _parallel_launches(_extern_calls(4), stack_scratch.register()) == 1
+    assert _parallel_launches(_scaled_copy(rows, 16), tir_pipeline.register()) == 1
+    assert _parallel_launches(_row_walk(4), tir_pipeline.register()) == 1
+    assert _parallel_launches(_while_walk(4), tir_pipeline.register()) == 1
+    assert _parallel_launches(_extern_calls(4), tir_pipeline.register()) == 1
 
 
 def test_element_store_count():
@@ -150,8 +150,8 @@ def test_squeeze_excite_model_equals_onnxruntime(tmp_path):
 
 @pytest.mark.parametrize("threshold", [0, 10**9])
 def test_the_threshold_decides(threshold, monkeypatch):
-    from tvm_dsprune.build import serial_small, stack_scratch
+    from tvm_dsprune.build import serial_small, tir_pipeline
 
     monkeypatch.setattr(serial_small, "THRESHOLD", threshold)
-    launches = _parallel_launches(_scaled_copy(8, 16), stack_scratch.register())
+    launches = _parallel_launches(_scaled_copy(8, 16), tir_pipeline.register())
     assert launches == (1 if threshold == 0 else 0)

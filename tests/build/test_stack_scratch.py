@@ -37,21 +37,21 @@ def workspace_allocations(ir: str) -> list[int]:
 
 @pytest.mark.parametrize("c,hw,stride", [(24, 28, 1), (16, 56, 2), (40, 14, 2)])
 def test_plane_kernel_scratch_is_on_the_stack(tmp_path, c, hw, stride):
-    from tvm_dsprune.build import stack_scratch
+    from tvm_dsprune.build import tir_pipeline
 
     model = dw_model(tmp_path / "dw.onnx", c, hw, stride)
     assert workspace_allocations(kernel_ir(model, "default")), "TVM's own lowering: a padded plane per task"
-    ir = kernel_ir(model, stack_scratch.register())
+    ir = kernel_ir(model, tir_pipeline.register())
     assert all(size < 1024 for size in workspace_allocations(ir)), "only register tiles are left"
     assert re.search(r"alloca \[\d+ x float\]", ir)
 
 
 def test_a_plane_over_the_budget_keeps_the_workspace(tmp_path, monkeypatch):
-    from tvm_dsprune.build import stack_scratch
+    from tvm_dsprune.build import stack_scratch, tir_pipeline
 
     model = dw_model(tmp_path / "dw.onnx", 8, 28, 1)
     monkeypatch.setattr(stack_scratch, "PER_BUFFER", 1024)        # below one 28x28 padded plane
-    sizes = workspace_allocations(kernel_ir(model, stack_scratch.register()))
+    sizes = workspace_allocations(kernel_ir(model, tir_pipeline.register()))
     assert sizes and max(sizes) > 1024               # the padded plane
 
 

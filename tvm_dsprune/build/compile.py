@@ -114,9 +114,9 @@ def _build(mod, target):
 
     from ..interrupts import reraise_if_interrupt
 
-    from .stack_scratch import register
+    from .tir_pipeline import register
 
-    tir = register() if target.family == "cpu" else "default"     # stack_scratch.py
+    tir = register() if target.family == "cpu" else "default"     # tir_pipeline.py
     try:
         return tvm.compile(mod, target=target.tvm(), relax_pipeline=tvm.transform.Sequential([]),
                            tir_pipeline=tir)

@@ -6,8 +6,7 @@ pool's workers, handing them their tasks and waiting for the last one costs more
 such a kernel is here lowered with its parallel loops serial (MobileNet-V3-Small DEPrune-BH,
 its 25 kernels under the threshold: 22 -> 16 us alone in all, 80 -> 70 us in the model; the
 break-even measured near 15 000 stores: a 7840-store scatter 1.4 -> 1.1 us, a 14 400-store one
-2.2 -> 2.1). The work is counted in element
-stores: each store, times its vector lanes, times the trip counts of the loops around it. A
+2.2 -> 2.1). The work is counted in element stores: each store, times its vector lanes, times the trip counts of the loops around it. A
 loop whose trip count is not a constant (a sparse kernel's walk over its stored groups) makes
 the work unknown (so do a while loop and a call into other code) and the kernel keeps its
 threads.
@@ -18,6 +17,8 @@ import math
 
 import tvm
 from tvm.tirx import stmt as S
+
+from .tir_rebuild import rebuild
 
 THRESHOLD = 16 * 1024           # element stores: a few microseconds on one core
 
@@ -49,41 +50,14 @@ def element_stores(s, trips: int = 1) -> float:
 
 
 def _serial(s):
-    """The statement with its parallel loops serial; statement kinds it does not know are kept
-    whole (their loops stay parallel: never wrong)."""
-    if isinstance(s, S.SeqStmt):
-        seq = [_serial(x) for x in s.seq]
-        return s if all(a.same_as(b) for a, b in zip(seq, s.seq)) else S.SeqStmt(seq, s.span)
-    if isinstance(s, S.For):
-        body = _serial(s.body)
-        kind = S.ForKind.SERIAL if s.kind == S.ForKind.PARALLEL else s.kind
-        if kind == s.kind and body.same_as(s.body):
-            return s
-        return S.For(s.loop_var, s.min, s.extent, kind, body, s.thread_binding, s.annotations, s.step, s.span)
-    if isinstance(s, S.IfThenElse):
-        then = _serial(s.then_case)
-        other = _serial(s.else_case) if s.else_case is not None else None
-        same = then.same_as(s.then_case) and (other is None or other.same_as(s.else_case))
-        return s if same else S.IfThenElse(s.condition, then, other, s.span)
-    if isinstance(s, S.AttrStmt):
-        body = _serial(s.body)
-        return s if body.same_as(s.body) else S.AttrStmt(s.node, s.attr_key, s.value, body, s.span)
-    return s
-
-
-def _has_parallel(s) -> bool:
-    if isinstance(s, S.For):
-        return s.kind == S.ForKind.PARALLEL or _has_parallel(s.body)
-    if isinstance(s, S.SeqStmt):
-        return any(_has_parallel(x) for x in s.seq)
-    if isinstance(s, S.IfThenElse):
-        return _has_parallel(s.then_case) or (s.else_case is not None and _has_parallel(s.else_case))
-    body = getattr(s, "body", None)
-    return isinstance(body, tvm.tirx.Stmt) and _has_parallel(body)
+    """The statement with its parallel loops serial (tir_rebuild: statement kinds it does not
+    know are kept whole, their loops parallel: never wrong)."""
+    return rebuild(s, _serial, lambda loop: S.ForKind.SERIAL if loop.kind == S.ForKind.PARALLEL else loop.kind)
 
 
 @tvm.tirx.transform.prim_func_pass(opt_level=0, name="SerialSmallKernels")
 def serial_small_kernels(func, mod, ctx):
-    if not _has_parallel(func.body) or element_stores(func.body) > THRESHOLD:
+    if element_stores(func.body) > THRESHOLD:
         return func
-    return func.with_body(_serial(func.body))
+    body = _serial(func.body)
+    return func if body.same_as(func.body) else func.with_body(body)
