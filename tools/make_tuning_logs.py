@@ -68,7 +68,7 @@ def make(name: str, plan: str, args, work: Path) -> dict:
                   progress=lambda m: print(m, flush=True))
     info = {"target": tgt.as_dict(), "model": name, "plan": plan, "trials": result.trials, "trials_asked": args.trials,
             "seconds": round(before.get("seconds", 0.0) + time.perf_counter() - t0, 1),
-            "complete": result.complete, "tasks": len(result.tasks),
+            "complete": result.complete, "tasks": len(result.tasks), "untunable": len(result.skipped),
             "tuned_faster": sum(1 for t in result.tasks if t["best_ms"] is not None and t["baseline_ms"] is not None
                                 and t["best_ms"] < t["baseline_ms"])}
     if folder.is_dir():
@@ -82,7 +82,7 @@ def describe(target: dict) -> str:
 
 
 def table(base: Path) -> str:
-    rows = ["| folder | target | model | plan | trials | tuning time | tasks (tuned faster than the rules) |",
+    rows = ["| folder | target | model | plan | trials | tuning time | tasks (tuned faster than the rules; not tunable) |",
             "|---|---|---|---|---|---|---|"]
     for info_path in sorted(base.glob("*/*/info.json")):
         info = json.loads(info_path.read_text())
@@ -90,7 +90,8 @@ def table(base: Path) -> str:
         trials = f"{info.get('trials')}" + ("" if info.get("complete", True) else f" of {info.get('trials_asked')}")
         rows.append(f"| `{info_path.parent.relative_to(base)}` | {describe(info.get('target', {}))} | "
                     f"{info.get('model')} | {info.get('plan')} | {trials} | {minutes:.0f} min | "
-                    f"{info.get('tasks', '?')} ({info.get('tuned_faster', '?')}) |")
+                    f"{info.get('tasks', '?')} ({info.get('tuned_faster', '?')}"
+                    + (f"; {info['untunable']} not tunable" if info.get("untunable") else "") + ") |")
     return "\n".join(rows)
 
 

@@ -25,6 +25,7 @@ class TuningTask:
     layers: list[str]               # the layers those calls compute (when known)
     arrays: list | None = field(default=None, repr=False)   # measurement arguments, or None: random
     flops: float = 1.0              # TVM's estimate (1 where loops depend on data)
+    untunable: str | None = None    # why MetaSchedule's task scheduler cannot take it (None: it can)
 
     @property
     def func(self):
@@ -104,15 +105,24 @@ def extract(low, seed: int = 0) -> list[TuningTask]:
             if indexed:          # shaped as the function's parameters (a scalar may come as (1,))
                 infos = ms.arg_info.ArgInfo.from_prim_func(mod["main"])
                 arrays = [a.reshape(tuple(int(d) for d in info.as_json()[2])) for a, info in zip(args, infos)]
-        tasks.append(TuningTask(t.task_name, mod, int(t.weight), layers, arrays, _flops(mod)))
+        flops, untunable = _flops(mod)
+        tasks.append(TuningTask(t.task_name, mod, int(t.weight), layers, arrays, flops, untunable))
     # The heaviest first: the scheduler's first round goes through the tasks in this order.
     return sorted(tasks, key=lambda t: -t.flops * t.weight)
 
 
-def _flops(mod) -> float:
+def _flops(mod) -> tuple[float, str | None]:
+    """TVM's flop estimate of a task, and why it has none. MetaSchedule's task scheduler makes the
+    same estimate of every task it is given and stops the whole run where it fails: a
+    let-bound expression (the fast sigmoid's epilogue, fused into most of EfficientNet's convs)
+    is one it cannot count."""
     from tvm.s_tir.analysis import estimate_tir_flops
 
     try:
-        return max(1.0, float(estimate_tir_flops(mod)))
-    except Exception:  # noqa: BLE001 - data-dependent loops (sparse kernels) have no static count
-        return 1.0
+        return max(1.0, float(estimate_tir_flops(mod))), None
+    except Exception as err:  # noqa: BLE001 - TVM's InternalError: an expression kind it does not count
+        lines = str(err).strip().splitlines()
+        why = lines[-1] if lines else type(err).__name__
+        if "prim.Let" in why:
+            why = "its fused epilogue holds a let-bound expression, whose flops MetaSchedule cannot count"
+        return 1.0, why

@@ -35,6 +35,7 @@ class TuneResult:
     tasks: list[dict] = field(default_factory=list)
     curve: list[dict] = field(default_factory=list)   # per batch: seconds, trials, model_ms, collection_ms
     retried: int = 0                  # RPC measurements measured again after a server was lost
+    skipped: list[dict] = field(default_factory=list)  # tasks MetaSchedule cannot take: keep the rules
 
     @property
     def complete(self) -> bool:
@@ -194,6 +195,13 @@ def tune(model, target="llvm", trials: int = 200, tuning_records="tuning-records
         tasks = extract(low, seed)
         if not tasks:
             raise InputError("the model has no functions to tune")
+        skipped = [{"task": t.name, "layers": t.layers, "reason": t.untunable} for t in tasks if t.untunable]
+        tasks = [t for t in tasks if not t.untunable]
+        if skipped:
+            say(f"{len(skipped)} task(s) keep the collection's schedule, untuned: {skipped[0]['reason']} "
+                f"({', '.join(s['task'] for s in skipped[:3])}{' ...' if len(skipped) > 3 else ''})")
+        if not tasks:
+            raise InputError(f"none of the model's {len(skipped)} functions can be tuned: {skipped[0]['reason']}")
         rules = tgt.rules()
         tvm_target = tgt.tvm()
         spaces = [choose(t, tvm_target, rules, space) for t in tasks]
@@ -208,6 +216,7 @@ def tune(model, target="llvm", trials: int = 200, tuning_records="tuning-records
         raise
     finally:
         builder.shutdown()
+    result.skipped = skipped
     if created and result.trials == 0:
         shutil.rmtree(folder, ignore_errors=True)
     return result
@@ -341,6 +350,8 @@ def summary(result: TuneResult) -> str:
              milliseconds(r["baseline_ms"])) for r in result.tasks]
     widths = [max(len(h), *(len(x[i]) for x in rows)) for i, h in enumerate(head)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, tuple("-" * w for w in widths)] + rows]
+    if result.skipped:
+        lines.append(f"{len(result.skipped)} task(s) not tuned (the collection's schedule): {result.skipped[0]['reason']}")
     lines.append(f"{result.trials} of {result.total} trials in {result.records} ({result.new} new, "
                  f"{clock(result.seconds)})" + (f"; {result.retried} measurements retried after an RPC failure"
                                                 if result.retried else ""))
@@ -352,4 +363,4 @@ def write_summary(result: TuneResult, path) -> None:
     Path(path).write_text(json.dumps({"records": str(result.records), "total": result.total,
                                       "trials": result.trials, "new": result.new,
                                       "seconds": result.seconds, "stopped": result.stopped,
-                                      "tasks": result.tasks, "curve": result.curve}, indent=1))
+                                      "tasks": result.tasks, "skipped": result.skipped, "curve": result.curve}, indent=1))
