@@ -35,25 +35,14 @@ STATES = ("hot", "model", "own-out", "own-in", "warm-code")
 def record_calls(package: str):
     """The package's kernel calls of one run: (symbol, [arguments]) in order, and the functions."""
     import tvm
-    from tvm import relax
 
+    from tvm_dsprune.bench.profile import record_calls as vm_calls
     from tvm_dsprune.runtime.session import LoadedModel
 
     model = LoadedModel(package)
     rng = np.random.default_rng(0)
     feed = {i.name: rng.standard_normal(i.shape).astype(np.float32) for i in model.package.inputs}
-    vm = relax.VirtualMachine(model.library, model.device)
-    args = model._args(feed)
-    calls = []
-
-    def hook(func, symbol, before_run, ret_value, *hook_args):
-        if before_run:
-            calls.append((str(symbol), list(hook_args)))
-        return 0
-
-    vm.set_instrument(hook)
-    vm["main"](*args)
-    library = model.library.imports[0] if model.library.imports else model.library
+    _, calls, library = vm_calls(model, model._args(feed))
     kernels = [(s, a) for s, a in calls if not s.startswith("vm.") and library.implements_function(s, True)]
     functions = {s: library.get_function(s) for s, _ in kernels}
     spare = [(tvm.runtime.tensor(a[0].numpy()), tvm.runtime.tensor(a[-1].numpy())) for _, a in kernels]

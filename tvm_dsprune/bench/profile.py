@@ -34,25 +34,14 @@ def _kernel_calls(events: list[tuple[str, float]]) -> list[tuple[str, float]]:
 def tvm_profile(package, feed: dict, rounds: int = 30) -> dict:
     """Per-call medians (us) of the package's kernels, the VM's builtin calls, and the wall
     time (ms) of the model."""
-    from tvm import relax
 
     from ..runtime.session import LoadedModel
 
     model = LoadedModel(package)
     wall = model.time(feed, repeat=max(5, rounds // 2))
-    vm = relax.VirtualMachine(model.library, model.device)
     args = model._args(feed)
-    calls: list[tuple[str, tuple]] = []
-
-    def hook(func, symbol, before_run, ret_value, *hook_args):
-        if before_run:
-            calls.append((str(symbol), hook_args))
-        return 0
-
-    vm.set_instrument(hook)
-    vm["main"](*args)
+    vm, calls, library = record_calls(model, args)
     in_model = _in_model_times(vm, args, rounds)
-    library = model.library.imports[0] if model.library.imports else model.library
     # The layers of each kernel, in call order (one fused function may serve several layers; a
     # kernel the VM runs as a builtin, a reshape, has an entry but no call).
     layers_of: dict[str, list[str]] = defaultdict(list)
@@ -69,6 +58,25 @@ def tvm_profile(package, feed: dict, rounds: int = 30) -> dict:
         rows.append({"kernel": symbol, "layer": layer, "us": us, "in_model_us": in_model[j]})
     return {"wall_ms": float(np.median(wall)), "kernels": rows,
             "builtins": {k: {"calls": c} for k, c in sorted(builtins.items())}, "calls": len(calls)}
+
+
+def record_calls(model, args):
+    """Every call the Relax VM makes in one run of a LoadedModel on `args`, in order, as
+    (symbol, [arguments]) (kernels and the VM's own builtins, "vm.*"); with the VM that made
+    them and the library its kernels are in."""
+    from tvm import relax
+
+    vm = relax.VirtualMachine(model.library, model.device)
+    calls: list[tuple[str, list]] = []
+
+    def hook(func, symbol, before_run, ret_value, *hook_args):
+        if before_run:
+            calls.append((str(symbol), list(hook_args)))
+        return 0
+
+    vm.set_instrument(hook)
+    vm["main"](*args)
+    return vm, calls, model.library.imports[0] if model.library.imports else model.library
 
 
 def _in_model_times(vm, args, rounds: int) -> list[float]:
