@@ -114,8 +114,8 @@ def extract(low, seed: int = 0) -> list[TuningTask]:
 def _flops(mod) -> tuple[float, str | None]:
     """TVM's flop estimate of a task, and why it has none. MetaSchedule's task scheduler makes the
     same estimate of every task it is given and stops the whole run where it fails: a
-    let-bound expression (the fast sigmoid's epilogue, fused into most of EfficientNet's convs)
-    is one it cannot count."""
+    let-bound expression is one it cannot count (relax/fast_math.py writes its sigmoid without
+    them for this reason)."""
     from tvm.s_tir.analysis import estimate_tir_flops
 
     try:
