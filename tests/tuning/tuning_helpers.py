@@ -19,7 +19,7 @@ def write_database(folder, model, target="llvm", limit=None, sparse="auto", run_
     Path(folder).mkdir(parents=True, exist_ok=True)
     db = ms.database.JSONDatabase(work_dir=str(folder))
     names = []
-    tasks = [t for t in extract(low) if t.arrays is not None or not sparse_only]
+    tasks = [t for t in extract(low) if t.sparse or not sparse_only]
     for task in tasks[:limit]:
         rule, sch = collection_rule(task.func, tt, rules)
         if rule is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..kernels.script import fast_inspect
+from .measure import build_cpu
 from .workers import init_worker
 
 
@@ -47,7 +48,8 @@ def tune_kernel(func, rule, target, work_dir, arrays, trials: int = 8, seed: int
         space=ms.space_generator.ScheduleFn(space, sch_rules=[], postprocs=[], mutator_probs={}),
         cost_model=ms.cost_model.XGBModel(extractor=ms.feature_extractor.PerStoreFeature(),
                                           adaptive_training=False, num_warmup_samples=0),
-        builder=ms.builder.LocalBuilder(initializer=init_worker, timeout_sec=120),
+        builder=ms.builder.LocalBuilder(initializer=init_worker, timeout_sec=120,
+                                        f_build=build_cpu if "cpu" in tvm.target.Target(target).keys else None),
         runner=ms.runner.LocalRunner(evaluator_config=ms.runner.EvaluatorConfig(number=3, repeat=1),
                                      initializer=init_worker, f_alloc_argument=_allocator(arrays)),
         database="json", seed=seed)

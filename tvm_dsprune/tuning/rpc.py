@@ -93,8 +93,10 @@ class ServersLost(RuntimeError):
 def _as_result(future):
     from tvm.s_tir.meta_schedule.runner import RunnerResult
 
+    from .measure import fastest
+
     try:
-        return RunnerResult(future.result(), None)
+        return RunnerResult(fastest(future.result()), None)
     except Exception as err:  # noqa: BLE001 - a failed measurement is a result, as in RPCRunner
         return RunnerResult(None, f"RPC measurement failed: {type(err).__name__}: {err}")
 

@@ -182,11 +182,12 @@ def tune(model, target="llvm", trials: int = 200, tuning_records="tuning-records
         say(f"RPC tracker {tracker}: {count} server(s) with key {tracker.key!r}, {rpc_workers} measuring at once")
 
     from ..relax.lowering import lower
-    from .measure import Builder, exporter
+    from .measure import Builder, build_cpu, exporter
     from .space import choose
     from .tasks import extract
 
-    builder = Builder(builders or targets.cpu_count(), f_export=exporter(cross_compiler))
+    builder = Builder(builders or targets.cpu_count(), f_export=exporter(cross_compiler),
+                      f_build=build_cpu if tgt.family == "cpu" else None)
     builder.warm_up()             # its workers start their imports while the model is lowered
     created = not folder.exists()
     try:
