@@ -22,6 +22,9 @@ class SparseCost:
     dw_planes_from: a dense depthwise conv runs the sparse kernel's CPU form with every tap
                     (one kernel for dense and pruned layers) from this many output pixels per
                     channel at stride 1, at any size when strided; 0: never (GPU families).
+    fuse_widths:    a depthwise conv in the CPU form and the group-sparse 1x1 conv reading its
+                    output run as one kernel (kernels/dw_pointwise.py) where the output width is
+                    in this range (both ends included); (0, 0): never (GPU families).
     """
 
     dw_column: float = 1.0
@@ -31,11 +34,17 @@ class SparseCost:
     row_gather: float = 2.0
     dw_planes_from: int = 0
     dw_sparse_from: int = 0
+    fuse_widths: tuple[int, int] = (0, 0)
 
     def depthwise_sparse_wins(self, density: float, stride: int = 1, out_pixels: int = 0, taps: int = 9) -> bool:
         """A pruned depthwise conv: the DR kernel over the dense one."""
         small = stride == 1 and taps <= 9 and out_pixels < self.dw_sparse_from
         return density * self.dw_column < 1.0 and not small
+
+    def depthwise_pointwise_fuse(self, out_width: int) -> bool:
+        """A depthwise conv (CPU form) and the group-sparse 1x1 conv after it: one kernel."""
+        lo, hi = self.fuse_widths
+        return lo > 0 and lo <= out_width <= hi
 
     def depthwise_planes_win(self, stride: int, out_pixels: int, taps: int) -> bool:
         """A dense depthwise conv: the CPU plane kernel with every tap over the dense schedule."""

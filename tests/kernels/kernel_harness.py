@@ -68,3 +68,26 @@ def run_conv1x1(x, w2d, shape=(1, 4), schedule=True, local=False, tile=None):
 
 def run_matmul(x, w2d, shape=(1, 4), schedule=True, local=False):
     return _run_group(x, w2d, shape, (), schedule, local, 1)
+
+
+def run_dw_pointwise(x, w, dw_bias, act, pw, group_shape, stride=(1, 1), padding=(1, 1, 1, 1), dilation=(1, 1),
+                     band=None):
+    """The fused depthwise + group-sparse 1x1 kernel (CPU form, scheduled by its rule) on x."""
+    from tvm_dsprune.kernels import dw_pointwise
+    from tvm_dsprune.schedules.cpu.dw_pointwise import DWPointwise
+
+    n, c, h, wd = x.shape
+    fmt = dr_format.from_weight(w, 16, 4)
+    shape = dr_depthwise.DWConvShape(n, c, h, wd, w.shape[2], w.shape[3], stride, padding, dilation)
+    oh, ow = shape.out_hw
+    tile = dr_depthwise.cpu_tile(ow, LANES)
+    taps = dr_depthwise.tap_offsets(shape, tile, fmt.col_tap.reshape(-1))
+    g = group_format.cover(pw, group_shape, compact=False)
+    band = band or dw_pointwise.band_rows(oh, dr_depthwise.plane_layout(shape, tile).out_width, LANES)
+    func = dw_pointwise.build_cpu(shape, fmt.col_val.size, act, pw.shape[0], g.gr, g.gc, g.group_val.shape[0],
+                                  g.num_blocks, band, LANES)
+    lib = _build(func, DWPointwise(), True)
+    out = tvm.runtime.tensor(np.zeros((n, pw.shape[0], oh, ow), "float32"))
+    args = [x, fmt.chan_ptr, taps, fmt.col_val.reshape(-1), dw_bias, g.block_ptr, g.group_col, g.group_val]
+    lib["main"](*[tvm.runtime.tensor(np.ascontiguousarray(a)) for a in args], out)
+    return out.numpy()

@@ -53,8 +53,9 @@ def schedule_rules(target) -> list:
 def sparsify_passes(target, sparse: str = "auto") -> list:
     """The channels filter pruning made constant folded into the next layers' biases (not with
     sparse "off": the dense build stays the model as written), the pruned layers to sparse
-    kernels; on CPUs, the dense 1x1 convs left to the flat-pixel GEMM kernel (GPUs schedule
-    those convs with their own rules)."""
+    kernels; on CPUs, a depthwise conv and the group-sparse 1x1 conv after it fused into one
+    kernel, and the dense 1x1 convs left to the flat-pixel GEMM kernel (GPUs schedule those
+    convs with their own rules)."""
     from .fold_constant_channels import FoldConstantChannels
     from .pointwise_gemm import PointwiseAsGemm
 
@@ -70,7 +71,11 @@ def sparsify_passes(target, sparse: str = "auto") -> list:
               SparsifyDense(target.cost, sparse, local_accumulator=local, vector_lanes=lanes)]
     if sparse != "off":
         passes.insert(0, FoldConstantChannels())
-    return passes if target.is_gpu else passes + [PointwiseAsGemm()]
+    if target.is_gpu:
+        return passes
+    from .fuse_dw_pointwise import FuseDepthwisePointwise
+
+    return passes + [FuseDepthwisePointwise(target.cost, lanes), PointwiseAsGemm()]
 
 
 def stage_passes(target, sparse: str = "auto", database=None) -> dict[str, list]:

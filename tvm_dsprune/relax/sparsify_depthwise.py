@@ -12,6 +12,9 @@ its padded planes and register row tiles serve dense layers as well as pruned on
 """
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import numpy as np
 import tvm
 from tvm import relax
@@ -61,6 +64,7 @@ class _Rewriter(relax.PyExprMutator):
         self.geometry, self.cost, self.mode = geometry, cost, mode
         self.local_accumulator = local_accumulator
         self.width_multiple, self.names, self.records = width_multiple, LayerNames(mod), []
+        self.cpu_shapes: dict[str, dict] = {}      # CPU-form kernel -> its DWConvShape
 
     def visit_call_(self, call):
         call = super().visit_call_(call)
@@ -123,6 +127,8 @@ class _Rewriter(relax.PyExprMutator):
             taps = dr_depthwise.tap_offsets(shape, tile, taps)
         func = func.with_attr("op_pattern", OUT_EWISE_FUSABLE).with_attr("dsprune.layer", rec.name)
         gv = self.builder_.add_func(func, name)
+        if not self.local_accumulator:
+            self.cpu_shapes[gv.name_hint] = dataclasses.asdict(shape)
         rec.kernel = gv.name_hint
         self.names.add(fmt.col_val.reshape(-1), rec.name, rec.position)     # the kernel's layer, for the profile
         args = [call.args[0], relax.const(fmt.chan_ptr), relax.const(taps), relax.const(fmt.col_val.reshape(-1))]
@@ -150,5 +156,23 @@ class SparsifyDepthwise:
         for gv, func in mod.functions_items():
             if isinstance(func, relax.Function):
                 rw.builder_.update_func(gv, rw.visit_expr(func))
-        return with_records(rw.names.attach(rw.builder_.get()), rw.records)
+        mod = with_records(rw.names.attach(rw.builder_.get()), rw.records)
+        return with_cpu_shapes(mod, rw.cpu_shapes) if rw.cpu_shapes else mod
+
+
+SHAPES_ATTR = "dsprune.dw_cpu_shapes"
+
+
+def with_cpu_shapes(mod, shapes: dict[str, dict]):
+    """The module with the conv geometry of its CPU-form depthwise kernels attached (by kernel
+    name): what a later pass needs to rebuild such a layer in another kernel."""
+    return mod.with_attr(SHAPES_ATTR, json.dumps({**cpu_shapes(mod), **shapes}))
+
+
+def cpu_shapes(mod) -> dict[str, dr_depthwise.DWConvShape]:
+    attrs = mod.attrs
+    if attrs is None or SHAPES_ATTR not in attrs:
+        return {}
+    return {k: dr_depthwise.DWConvShape(**{f: tuple(v) if isinstance(v, list) else v for f, v in d.items()})
+            for k, d in json.loads(str(attrs[SHAPES_ATTR])).items()}
 
