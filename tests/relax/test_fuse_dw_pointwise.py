@@ -105,3 +105,29 @@ def test_gpu_forms_are_left_alone():
     mod = SparsifyDepthwise(GEOMETRY, COST, "on", LANES, local_accumulator=True)(mod)
     before = SparsifyDense(COST, "on", local_accumulator=True)(mod)
     tvm.ir.assert_structural_equal(FuseDepthwisePointwise(COST, LANES)(before), before)
+
+
+def test_two_layers_sharing_kernels_each_get_their_records():
+    dw, pw, bias = weights(14)
+    dw2, pw2 = dw * 2, np.ascontiguousarray(pw[::-1])             # the same kernels, other weights
+    pw_sq = np.zeros((C, C), "float32")
+    pw_sq[:F] = pw
+    pw2_sq = np.zeros((C, C), "float32")
+    pw2_sq[:F] = pw2
+
+    def body(bb, x):
+        y = x
+        for w, p in ((dw, pw_sq), (dw2, pw2_sq)):
+            d = bb.emit(relax.op.nn.conv2d(y, relax.const(w), padding=1, groups=C))
+            e = bb.emit(relax.op.nn.relu(bb.emit(relax.op.add(d, relax.const(bias)))))
+            y = bb.emit(relax.op.nn.conv2d(e, relax.const(p.reshape(C, C, 1, 1))))
+        return y
+    before = sparsified(module(body, (1, C, 14, 14)))
+    after = FuseDepthwisePointwise(COST, LANES)(before)
+    recs = records_of(after)
+    dws = [r for r in recs if r.op == "dw"]
+    pws = [r for r in recs if r.op == "pw"]
+    assert [r.format.split("; fused with ")[-1] for r in dws] == [p.name for p in pws]
+    assert all(d.kernel == p.kernel for d, p in zip(dws, pws))
+    names = {gv.name_hint for gv in after.get_global_vars()}
+    assert not any("dr_depthwise" in n or "group_dense" in n for n in names)

@@ -25,7 +25,7 @@ import tvm
 from tvm import relax
 
 from ..kernels import dr_depthwise, dw_pointwise
-from .layer_records import RECORDS_ATTR, records
+from .layer_records import RECORDS_ATTR, LayerNames, records
 from .sparsify_depthwise import OUT_EWISE_FUSABLE, cpu_shapes
 
 CALL_TIR = tvm.ir.Op.get("relax.call_tir")
@@ -151,7 +151,9 @@ class FuseDepthwisePointwise:
         if not shapes:
             return mod
         bb = relax.BlockBuilder(mod)
-        fused_layers: dict[str, tuple[str, str]] = {}       # kernel of a DW layer -> (new kernel, PW kernel)
+        names = LayerNames(mod)
+        fused: list[tuple[str, str, str]] = []               # (DW layer, 1x1 layer, fused kernel)
+        old: set[str] = set()                               # the kernels the fused calls replace
         for gv, func in list(mod.functions_items()):
             if not isinstance(func, relax.Function) or not isinstance(func.body, relax.SeqExpr):
                 continue
@@ -170,12 +172,15 @@ class FuseDepthwisePointwise:
                     m = _match(mod, info, shapes, v.args[1].fields[0])
                     if m is None:
                         continue
-                    call = self._fused_call(bb, mod, shapes[m.dw_name], m, v)
+                    dw_layer = _layer(names, m.dw_call.args[1].fields[3])
+                    pw_layer = _layer(names, v.args[1].fields[3])
+                    call = self._fused_call(bb, shapes[m.dw_name], m, v, pw_layer)
                     if call is None:
                         continue
                     replace[b.var] = call
                     drop.update(m.dropped)
-                    fused_layers[m.dw_name] = (call.args[0].name_hint, v.args[0].name_hint)
+                    fused.append((dw_layer, pw_layer, call.args[0].name_hint))
+                    old.update((m.dw_name, v.args[0].name_hint))
                 if not replace:
                     blocks.append(block)
                     continue
@@ -186,17 +191,16 @@ class FuseDepthwisePointwise:
             if changed:
                 body = bb.normalize(relax.SeqExpr(blocks, func.body.body))
                 bb.update_func(gv, relax.Function(func.params, body, func.ret_ty, func.is_pure, func.attrs, func.span))
-        if not fused_layers:
+        if not fused:
             return mod
         out = bb.get()
-        old = {name for pair in fused_layers.items() for name in (pair[0], pair[1][1])}
         called = _called(out)
         for gv in list(out.get_global_vars()):
             if gv.name_hint in old and gv.name_hint not in called:
                 del out[gv]                           # no layer calls the kernel any more
-        return _note_records(out, fused_layers)
+        return _note_records(out, fused)
 
-    def _fused_call(self, bb, mod, shape: dr_depthwise.DWConvShape, m: _Match, pw_call):
+    def _fused_call(self, bb, shape: dr_depthwise.DWConvShape, m: _Match, pw_call, layer: str):
         x, chan_ptr, col_off, col_val = m.dw_call.args[1].fields
         _, block_ptr, group_col, group_val = pw_call.args[1].fields
         if not all(isinstance(a, tvm.ir.Constant) for a in (chan_ptr, col_off, col_val, block_ptr, group_col, group_val)):
@@ -213,8 +217,6 @@ class FuseDepthwisePointwise:
         band = dw_pointwise.band_rows(oh, dr_depthwise.plane_layout(shape, tile).out_width, self.lanes)
         func = dw_pointwise.build_cpu(shape, int(col_val.ty.shape[0]), m.act, out_shape[1], gr, gc, ng, blocks,
                                       band, self.lanes)
-        pw_func = mod[pw_call.args[0]]
-        layer = str(pw_func.attrs["dsprune.layer"]) if "dsprune.layer" in pw_func.attrs else ""
         func = func.with_attr("op_pattern", OUT_EWISE_FUSABLE)
         if layer:
             func = func.with_attr("dsprune.layer", layer)
@@ -238,16 +240,22 @@ def _called(mod) -> set[str]:
     return names
 
 
-def _note_records(mod, fused: dict[str, tuple[str, str]]):
-    """The depthwise layers' records say which 1x1 layer they were fused with; the 1x1 layers'
+def _layer(names: LayerNames, const) -> str:
+    """The layer a format array belongs to (the sparsify passes name them), or ""."""
+    found = names.lookup(const.value.numpy()) if isinstance(const, tvm.ir.Constant) else None
+    return found[0] if found else ""
+
+
+def _note_records(mod, fused: list[tuple[str, str, str]]):
+    """The depthwise layers' records say which 1x1 layer they were fused with; both layers'
     records name the fused kernel."""
     recs = records(mod)
-    by_kernel = {r.kernel: r for r in recs if r.kernel}
-    for dw_kernel, (new_kernel, pw_kernel) in fused.items():
-        dw, pw = by_kernel.get(dw_kernel), by_kernel.get(pw_kernel)
+    by_name = {r.name: r for r in recs}
+    for dw_layer, pw_layer, kernel in fused:
+        dw, pw = by_name.get(dw_layer), by_name.get(pw_layer)
         if dw is not None:
-            dw.format += f"; fused with {pw.name if pw is not None else 'the next 1x1 conv'}"
-            dw.kernel = new_kernel
+            dw.format += f"; fused with {pw_layer or 'the next 1x1 conv'}"
+            dw.kernel = kernel
         if pw is not None:
-            pw.kernel = new_kernel
+            pw.kernel = kernel
     return mod.with_attr(RECORDS_ATTR, json.dumps([r.as_dict() for r in recs]))
