@@ -13,8 +13,8 @@ The 1x1 conv's own epilogue (its bias, a residual add) stays as Relax ops, for F
 into the new kernel's output block. Where the target's cost model says the two kernels are
 faster apart (SparseCost.depthwise_pointwise_fuse) the pair is left alone.
 
-The layer records say it: the depthwise layer's format gains "fused with <1x1 layer>", the 1x1
-layer's kernel is the fused one.
+The layer records say it: the depthwise layer's format gains "fused with <1x1 layer>", and both
+layers' records name the fused kernel.
 """
 from __future__ import annotations
 
