@@ -3,15 +3,25 @@ or the collection's schedule)."""
 from __future__ import annotations
 
 
+def _kernel_tuned(kernel: str, tuned_kernels: set[str]) -> bool:
+    """Whether a tuning record scheduled the layer's kernel (or the function FuseOps made of it
+    and its epilogue: `fused_<kernel>_...`)."""
+    return bool(kernel) and any(k in (kernel, "fused_" + kernel) or k.startswith("fused_" + kernel + "_")
+                                for k in tuned_kernels)
+
+
 def make_report(records, target_name: str, sparse: str, frontend=(), kernels=None, tuning: str | None = None) -> dict:
     """frontend: what normalizing the model changed before import (frontend/normalize.py).
     `kernels`: the kernel table (kernel -> layer, tuned) of the lowered module; `tuning`: the
     tuning records applied (a description), None when none were."""
     tuned_layers = {k["layer"] for k in kernels or () if k.get("tuned") and k.get("layer")}
+    tuned_kernels = {k["kernel"] for k in kernels or () if k.get("tuned")}
     rows = [r.as_dict() for r in records]
     for r in rows:
         r.pop("position", None)
-        r["schedule"] = "tuned" if r["name"] in tuned_layers else "rules"
+        # a kernel computing two layers (a fused depthwise + 1x1 pair) is named after one of them
+        tuned = r["name"] in tuned_layers or _kernel_tuned(r.get("kernel", ""), tuned_kernels)
+        r["schedule"] = "tuned" if tuned else "rules"
     sparse_rows = [r for r in rows if r["decision"] == "sparse"]
     return {"target": target_name, "sparse_mode": sparse, "frontend": list(frontend), "layers": rows,
             "tuning_records": tuning,
