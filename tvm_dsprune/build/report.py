@@ -2,12 +2,7 @@
 or the collection's schedule)."""
 from __future__ import annotations
 
-
-def _kernel_tuned(kernel: str, tuned_kernels: set[str]) -> bool:
-    """Whether a tuning record scheduled the layer's kernel (or the function FuseOps made of it
-    and its epilogue: `fused_<kernel>_...`)."""
-    return bool(kernel) and any(k in (kernel, "fused_" + kernel) or k.startswith("fused_" + kernel + "_")
-                                for k in tuned_kernels)
+from ..relax.layer_records import runs_kernel
 
 
 def make_report(records, target_name: str, sparse: str, frontend=(), kernels=None, tuning: str | None = None) -> dict:
@@ -20,7 +15,7 @@ def make_report(records, target_name: str, sparse: str, frontend=(), kernels=Non
     for r in rows:
         r.pop("position", None)
         # a kernel computing two layers (a fused depthwise + 1x1 pair) is named after one of them
-        tuned = r["name"] in tuned_layers or _kernel_tuned(r.get("kernel", ""), tuned_kernels)
+        tuned = r["name"] in tuned_layers or any(runs_kernel(k, r.get("kernel", "")) for k in tuned_kernels)
         r["schedule"] = "tuned" if tuned else "rules"
     sparse_rows = [r for r in rows if r["decision"] == "sparse"]
     return {"target": target_name, "sparse_mode": sparse, "frontend": list(frontend), "layers": rows,

@@ -19,6 +19,7 @@ layers' records name the fused kernel.
 from __future__ import annotations
 
 import json
+from typing import NamedTuple
 
 import numpy as np
 import tvm
@@ -70,12 +71,15 @@ def _use_counts(func) -> dict:
     return uses
 
 
-class _Match:
-    def __init__(self, dw_call, dw_name, bias, act, dropped):
-        self.dw_call, self.dw_name, self.bias, self.act, self.dropped = dw_call, dw_name, bias, act, dropped
+class _Match(NamedTuple):
+    dw_call: relax.Call         # the depthwise kernel's call
+    dw_name: str                # its kernel
+    bias: np.ndarray | None     # the per-channel constant added to its output
+    act: str                    # "none", "relu" or "relu6"
+    dropped: list               # the bindings the fused call makes dead
 
 
-def _activation(mod, value):
+def _activation(value):
     """(activation, its input) when `value` is one of the forms the kernel applies, else None."""
     if isinstance(value, relax.Call) and value.op.same_as(RELU):
         return "relu", value.args[0]
@@ -95,17 +99,17 @@ def _activation(mod, value):
     return None
 
 
-def _match(mod, block, shapes, pw_input):
+def _match(block, shapes, pw_input):
     dropped = []
     act = "none"
     var = pw_input
     value = block.only_use(var)
-    found = _activation(mod, value) if value is not None else None
+    found = _activation(value) if value is not None else None
     if found is not None and found[0] == "min6":
         dropped.append(var)
         var = found[1]
         value = block.only_use(var)
-        inner = _activation(mod, value) if value is not None else None
+        inner = _activation(value) if value is not None else None
         if inner is None or inner[0] != "relu":
             return None
         found = ("relu6", inner[1])
@@ -169,7 +173,7 @@ class FuseDepthwisePointwise:
                     v = b.value
                     if not (isinstance(v, relax.Call) and v.op.same_as(CALL_TIR) and _group_kernel(mod, v)):
                         continue
-                    m = _match(mod, info, shapes, v.args[1].fields[0])
+                    m = _match(info, shapes, v.args[1].fields[0])
                     if m is None:
                         continue
                     dw_layer = _layer(names, m.dw_call.args[1].fields[3])

@@ -162,9 +162,15 @@ def kernel_calls(mod) -> list[dict]:
 def _fused_layer(name: str, by_kernel: dict[str, str]) -> str:
     """The layer of a fused function named after a pass's kernel (`fused_<kernel>_<epilogue>`)."""
     for kernel, layer in by_kernel.items():
-        if name in (kernel, "fused_" + kernel) or name.startswith("fused_" + kernel + "_"):
+        if runs_kernel(name, kernel):
             return layer
     return ""
+
+
+def runs_kernel(function: str, kernel: str) -> bool:
+    """Whether the function named `function` is the pass's kernel `kernel` or the function
+    FuseOps made of it and its epilogue (`fused_<kernel>` or `fused_<kernel>_<epilogue>`)."""
+    return bool(kernel) and (function in (kernel, "fused_" + kernel) or function.startswith("fused_" + kernel + "_"))
 
 
 def with_kernel_calls(mod):
